@@ -1,0 +1,471 @@
+import assert from 'node:assert/strict';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { describe, test } from 'node:test';
+import { Connection, type ConnectionOptions } from './connection.js';
+import type { CodecCallback, MessageCodec } from './types.js';
+import { ErrorCode, WebSocketError } from './errors.js';
+
+type Event =
+  | ['message', string, boolean]
+  | ['ping', string]
+  | ['pong', string]
+  | ['closed', number, string, string | null];
+
+/** A connection wired to arrays: `events` it reported, `written` bytes it sent. */
+function harness(options: Partial<ConnectionOptions> = {}) {
+  const events: Event[] = [];
+  const written: Buffer[] = [];
+  const conn = new Connection(
+    { role: 'server', ...options } as ConnectionOptions,
+    {
+      write: (data) => written.push(Buffer.from(data)),
+      message: (data, isBinary) => events.push(['message', isBinary ? data.toString('hex') : data.toString('utf8'), isBinary]),
+      ping: (data) => events.push(['ping', data.toString('hex')]),
+      pong: (data) => events.push(['pong', data.toString('hex')]),
+      closed: (code, reason, error) => events.push(['closed', code, reason, error?.code ?? null]),
+    },
+  );
+  return { conn, events, written, out: () => Buffer.concat(written).toString('hex') };
+}
+
+/** A masked client frame, as a server receives it. */
+function clientFrame(opcode: number, payload: Buffer | string, { fin = true, rsv1 = false, mask = [1, 2, 3, 4] } = {}): Buffer {
+  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
+  const len = data.length;
+  const header: number[] = [(fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode];
+  if (len < 126) header.push(0x80 | len);
+  else if (len < 65536) header.push(0x80 | 126, len >> 8, len & 0xff);
+  else header.push(0x80 | 127, 0, 0, 0, 0, (len >>> 24) & 0xff, (len >>> 16) & 0xff, (len >>> 8) & 0xff, len & 0xff);
+  header.push(...mask);
+  const masked = Buffer.from(data.map((b, i) => b ^ mask[i & 3]!));
+  return Buffer.concat([Buffer.from(header), masked]);
+}
+
+/** Feeds `bytes` to a fresh harness split at `at` (or whole), returning the harness. */
+function feed(bytes: Buffer, options: Partial<ConnectionOptions> = {}, at?: number) {
+  const h = harness(options);
+  if (at === undefined) h.conn.receive(Buffer.from(bytes));
+  else {
+    h.conn.receive(Buffer.from(bytes.subarray(0, at)));
+    h.conn.receive(Buffer.from(bytes.subarray(at)));
+  }
+  return h;
+}
+
+/** Asserts that every two-way split of `bytes` gives the same events and output as feeding it whole. */
+function assertSplitInvariant(bytes: Buffer, options: Partial<ConnectionOptions> = {}) {
+  const whole = feed(bytes, options);
+  for (let at = 0; at <= bytes.length; at++) {
+    const split = feed(bytes, options, at);
+    assert.deepEqual(split.events, whole.events, `events differ when split at ${at}`);
+    assert.equal(split.out(), whole.out(), `output differs when split at ${at}`);
+  }
+  // And one byte at a time.
+  const h = harness(options);
+  for (const byte of bytes) h.conn.receive(Buffer.from([byte]));
+  assert.deepEqual(h.events, whole.events, 'events differ when fed byte by byte');
+  return whole;
+}
+
+describe('receiving data frames', () => {
+  test('delivers a masked text frame, whatever the split', () => {
+    const { events } = assertSplitInvariant(clientFrame(1, 'Hello'));
+    assert.deepEqual(events, [['message', 'Hello', false]]);
+  });
+
+  test('decodes the RFC 6455 §5.7 masked "Hello" example', () => {
+    const bytes = Buffer.from('818537fa213d7f9f4d5158', 'hex');
+    assert.deepEqual(feed(bytes).events, [['message', 'Hello', false]]);
+  });
+
+  test('delivers 16-bit and 64-bit lengths', () => {
+    const medium = Buffer.alloc(300, 0x61);
+    const large = Buffer.alloc(70_000, 0x62);
+    const h = feed(Buffer.concat([clientFrame(2, medium), clientFrame(2, large)]));
+    assert.equal(h.events.length, 2);
+    assert.equal(h.events[0]![1], medium.toString('hex'));
+    assert.equal(h.events[1]![1], large.toString('hex'));
+  });
+
+  test('assembles a fragmented message with a ping in the middle, whatever the split', () => {
+    const bytes = Buffer.concat([
+      clientFrame(1, 'Hel', { fin: false }),
+      clientFrame(9, 'p'),
+      clientFrame(0, 'lo', { fin: false }),
+      clientFrame(0, ' world'),
+    ]);
+    const { events, out } = assertSplitInvariant(bytes);
+    assert.deepEqual(events, [
+      ['ping', '70'],
+      ['message', 'Hello world', false],
+    ]);
+    assert.equal(out(), '8a0170', 'the ping is answered by a pong with the same payload, before the message completes');
+  });
+
+  test('accepts a text message split inside a code point across fragments', () => {
+    const euro = Buffer.from('€'); // e2 82 ac
+    const bytes = Buffer.concat([clientFrame(1, euro.subarray(0, 1), { fin: false }), clientFrame(0, euro.subarray(1))]);
+    assert.deepEqual(assertSplitInvariant(bytes).events, [['message', '€', false]]);
+  });
+
+  test('delivers empty text and binary messages', () => {
+    const h = feed(Buffer.concat([clientFrame(1, ''), clientFrame(2, Buffer.alloc(0))]));
+    assert.deepEqual(h.events, [
+      ['message', '', false],
+      ['message', '', true],
+    ]);
+  });
+
+  test('ignores an unsolicited pong except for reporting it', () => {
+    const h = feed(clientFrame(10, 'x'));
+    assert.deepEqual(h.events, [['pong', '78']]);
+    assert.equal(h.out(), '');
+  });
+});
+
+describe('failing the connection on protocol violations (1002)', () => {
+  const cases: Array<[string, Buffer]> = [
+    ['RSV1 without a negotiated extension', clientFrame(1, 'x', { rsv1: true })],
+    ['RSV2 set', Buffer.from([0xa1, 0x80, 0, 0, 0, 0])],
+    ['RSV3 set', Buffer.from([0x91, 0x80, 0, 0, 0, 0])],
+    ['reserved data opcode 3', clientFrame(3, '')],
+    ['reserved control opcode 0xb', clientFrame(0xb, '')],
+    ['an unmasked client frame', Buffer.from([0x81, 0x01, 0x61])],
+    ['a fragmented ping', clientFrame(9, 'x', { fin: false })],
+    ['a ping with 126 bytes', clientFrame(9, Buffer.alloc(126))],
+    ['a continuation with nothing to continue', clientFrame(0, 'x')],
+    ['a new text frame inside a fragmented message', Buffer.concat([clientFrame(1, 'a', { fin: false }), clientFrame(1, 'b')])],
+    ['a 64-bit length with the MSB set', Buffer.from([0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4])],
+  ];
+  for (const [name, bytes] of cases) {
+    test(`closes with 1002 on ${name}, whatever the split`, () => {
+      const { events, out } = assertSplitInvariant(bytes);
+      const last = events.at(-1)!;
+      assert.equal(last[0], 'closed');
+      assert.equal(last[1], 1002);
+      assert.ok(out().endsWith('880203ea'), `a close frame with 1002 is sent (got ${out()})`);
+    });
+  }
+
+  test('a client closes with 1002 on a masked server frame', () => {
+    const h = harness({ role: 'client', randomFill: (b) => b.fill(0) });
+    h.conn.receive(clientFrame(1, 'x'));
+    assert.deepEqual(h.events, [['closed', 1002, '', ErrorCode.PROTOCOL]]);
+  });
+
+  test('delivers nothing after the violation', () => {
+    const h = feed(Buffer.concat([clientFrame(1, 'ok'), clientFrame(3, ''), clientFrame(1, 'late'), clientFrame(9, '')]));
+    assert.deepEqual(h.events, [
+      ['message', 'ok', false],
+      ['closed', 1002, '', ErrorCode.PROTOCOL],
+    ]);
+    assert.equal(h.out(), '880203ea', 'no pong for the late ping');
+  });
+});
+
+describe('invalid UTF-8 (1007)', () => {
+  test('closes with 1007 on invalid text, whatever the split', () => {
+    const { events } = assertSplitInvariant(clientFrame(1, Buffer.from([0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65, 0x64])));
+    assert.deepEqual(events.at(-1), ['closed', 1007, '', ErrorCode.INVALID_UTF8]);
+  });
+
+  test('fails at the first invalid byte before the frame is complete (fail fast)', () => {
+    const frame = clientFrame(1, Buffer.concat([Buffer.from('valid'), Buffer.from([0xf4, 0x90, 0x80, 0x80]), Buffer.from('more text')]));
+    const h = harness();
+    const headerAndValid = 6 + 5 + 2; // 2-byte header + 4-byte mask + "valid" + F4 90
+    h.conn.receive(Buffer.from(frame.subarray(0, headerAndValid)));
+    assert.deepEqual(h.events, [['closed', 1007, '', ErrorCode.INVALID_UTF8]]);
+  });
+
+  test('fails fast in a later fragment before the message is complete', () => {
+    const h = harness();
+    h.conn.receive(clientFrame(1, 'abc', { fin: false }));
+    assert.deepEqual(h.events, []);
+    h.conn.receive(clientFrame(0, Buffer.from([0xc0, 0x80]), { fin: false }));
+    assert.deepEqual(h.events, [['closed', 1007, '', ErrorCode.INVALID_UTF8]]);
+  });
+
+  test('rejects a text message that ends in the middle of a code point', () => {
+    assert.deepEqual(feed(clientFrame(1, Buffer.from([0x61, 0xe2, 0x82]))).events, [['closed', 1007, '', ErrorCode.INVALID_UTF8]]);
+  });
+
+  test('never checks binary messages', () => {
+    assert.deepEqual(feed(clientFrame(2, Buffer.from([0xff, 0xfe]))).events, [['message', 'fffe', true]]);
+  });
+});
+
+describe('limits', () => {
+  test('closes with 1009 as soon as a frame announces more than maxMessageSize', () => {
+    const h = harness({ maxMessageSize: 1000 });
+    h.conn.receive(Buffer.from([0x82, 0xfe, 0x03, 0xe9, 1, 2, 3, 4])); // 1001 bytes announced, none sent
+    assert.deepEqual(h.events, [['closed', 1009, '', ErrorCode.PAYLOAD_TOO_BIG]]);
+    assert.equal(h.out(), '880203f1');
+  });
+
+  test('accepts a message of exactly maxMessageSize', () => {
+    const h = feed(clientFrame(2, Buffer.alloc(1000)), { maxMessageSize: 1000 });
+    assert.equal(h.events[0]![0], 'message');
+  });
+
+  test('closes with 1009 at the fragment that crosses the limit, not at FIN', () => {
+    const h = harness({ maxMessageSize: 10 });
+    h.conn.receive(clientFrame(2, Buffer.alloc(6), { fin: false }));
+    h.conn.receive(clientFrame(0, Buffer.alloc(6), { fin: false }));
+    assert.deepEqual(h.events, [['closed', 1009, '', ErrorCode.PAYLOAD_TOO_BIG]]);
+  });
+
+  test('closes with 1008 when a message spans more than maxFragments frames, empty ones included', () => {
+    const h = harness({ maxFragments: 3 });
+    h.conn.receive(clientFrame(2, '', { fin: false }));
+    h.conn.receive(clientFrame(0, '', { fin: false }));
+    h.conn.receive(clientFrame(0, '', { fin: false }));
+    assert.deepEqual(h.events, []);
+    h.conn.receive(clientFrame(0, '', { fin: false }));
+    assert.deepEqual(h.events, [['closed', 1008, '', ErrorCode.TOO_MANY_FRAGMENTS]]);
+  });
+
+  test('closes with 1009 on a 64-bit length of 2^53', () => {
+    const h = feed(Buffer.from([0x82, 0xff, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4]));
+    assert.deepEqual(h.events, [['closed', 1009, '', ErrorCode.PAYLOAD_TOO_BIG]]);
+  });
+
+  test('keeps a frame dribbled one byte at a time in few chunks', () => {
+    const payload = Buffer.alloc(100_000, 7);
+    const frame = clientFrame(2, payload);
+    const h = harness();
+    for (let i = 0; i < frame.length; i++) h.conn.receive(frame.subarray(i, i + 1));
+    assert.equal(h.events.length, 1);
+    assert.equal(h.events[0]![1], payload.toString('hex'));
+  });
+});
+
+describe('the closing handshake', () => {
+  test('echoes the peer close code and reports it', () => {
+    const payload = Buffer.concat([Buffer.from([0x03, 0xe8]), Buffer.from('bye')]);
+    const { events, out } = assertSplitInvariant(clientFrame(8, payload));
+    assert.deepEqual(events, [['closed', 1000, 'bye', null]]);
+    assert.equal(out(), '880203e8', 'echo carries the code only');
+  });
+
+  test('answers an empty close with an empty close and reports 1005', () => {
+    const h = feed(clientFrame(8, ''));
+    assert.deepEqual(h.events, [['closed', 1005, '', null]]);
+    assert.equal(h.out(), '8800');
+  });
+
+  for (const code of [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999]) {
+    test(`accepts close code ${code}`, () => {
+      const h = feed(clientFrame(8, Buffer.from([code >> 8, code & 0xff])));
+      assert.deepEqual(h.events, [['closed', code, '', null]]);
+    });
+  }
+
+  for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]) {
+    test(`closes with 1002 on close code ${code}`, () => {
+      const h = feed(clientFrame(8, Buffer.from([code >> 8, code & 0xff])));
+      assert.deepEqual(h.events, [['closed', 1002, '', ErrorCode.INVALID_CLOSE_CODE]]);
+    });
+  }
+
+  test('closes with 1002 on a 1-byte close payload', () => {
+    assert.deepEqual(feed(clientFrame(8, Buffer.from([3]))).events, [['closed', 1002, '', ErrorCode.INVALID_CLOSE_CODE]]);
+  });
+
+  test('closes with 1007 on a close reason that is not UTF-8', () => {
+    assert.deepEqual(feed(clientFrame(8, Buffer.from([3, 0xe8, 0xff]))).events, [['closed', 1007, '', ErrorCode.INVALID_UTF8]]);
+  });
+
+  test('ignores everything after the peer close', () => {
+    const h = feed(Buffer.concat([clientFrame(8, Buffer.from([3, 0xe8])), clientFrame(9, 'x'), clientFrame(1, 'late')]));
+    assert.deepEqual(h.events, [['closed', 1000, '', null]]);
+    assert.equal(h.out(), '880203e8');
+  });
+
+  test('a locally started close waits for the peer close, still delivering its messages', () => {
+    const h = harness();
+    h.conn.close(1000, 'done');
+    assert.equal(h.out(), '880603e8646f6e65');
+    h.conn.receive(clientFrame(1, 'in flight'));
+    h.conn.receive(clientFrame(8, Buffer.from([3, 0xe8])));
+    assert.deepEqual(h.events, [
+      ['message', 'in flight', false],
+      ['closed', 1000, '', null],
+    ]);
+    assert.equal(h.out(), '880603e8646f6e65', 'no second close frame');
+  });
+
+  test('sends nothing once closing: send and ping return false', () => {
+    const h = harness();
+    h.conn.close();
+    assert.equal(h.conn.send('x'), false);
+    assert.equal(h.conn.ping(), false);
+    assert.equal(h.out(), '8800');
+  });
+
+  test('throws synchronously on bad close arguments and sends nothing', () => {
+    const h = harness();
+    assert.throws(() => h.conn.close(1005), /invalid close code/);
+    assert.throws(() => h.conn.close(999), /invalid close code/);
+    assert.throws(() => h.conn.close(1000, 'x'.repeat(124)), /123 bytes/);
+    assert.throws(() => h.conn.close(1000, new Float32Array(4) as unknown as string), /string/);
+    assert.throws(() => h.conn.close(undefined, 'reason'), /needs a close code/);
+    assert.equal(h.out(), '');
+  });
+
+  test('receiveEof on an open connection reports 1006', () => {
+    const h = harness();
+    h.conn.receiveEof();
+    assert.deepEqual(h.events, [['closed', 1006, '', null]]);
+  });
+});
+
+describe('sending', () => {
+  test('frames text and binary unmasked on the server', () => {
+    const h = harness();
+    h.conn.send('Hi');
+    h.conn.send(Buffer.from([1, 2]));
+    assert.equal(h.out(), '8102' + Buffer.from('Hi').toString('hex') + '82020102');
+  });
+
+  test('frames a large payload as header plus the payload itself, without copying it', () => {
+    const h = harness();
+    const payload = Buffer.alloc(70_000, 1);
+    h.conn.send(payload);
+    assert.equal(h.written.length, 2);
+    assert.equal(h.written[0]!.toString('hex'), '827f0000000000011170');
+  });
+
+  test('masks every client frame with a fresh key and leaves the caller bytes alone', () => {
+    let n = 0;
+    const h = harness({ role: 'client', randomFill: (b) => b.forEach((_, i) => (b[i] = (n++ * 7) & 0xff)) });
+    const data = Buffer.from('abcd');
+    h.conn.send(data);
+    h.conn.send(data);
+    assert.equal(data.toString(), 'abcd');
+    const [first, second] = h.written;
+    assert.equal(first![1], 0x84);
+    assert.notEqual(first!.subarray(2, 6).toString('hex'), second!.subarray(2, 6).toString('hex'));
+    const key = first!.subarray(2, 6);
+    const unmasked = Buffer.from(first!.subarray(6).map((b, i) => b ^ key[i & 3]!));
+    assert.equal(unmasked.toString(), 'abcd');
+  });
+
+  test('splits messages larger than maxFrameSize into continuation frames', () => {
+    const h = harness({ maxFrameSize: 2 });
+    h.conn.send('abcde');
+    assert.equal(h.out(), '01026162' + '00026364' + '800165');
+  });
+
+  test('sends a caller-fragmented message with fin: false', () => {
+    const h = harness();
+    h.conn.send('ab', false, false);
+    h.conn.send('cd', false, true);
+    assert.equal(h.out(), '01026162' + '80026364');
+  });
+
+  test('throws TypeError-like errors for payloads that are not strings or bytes', () => {
+    const h = harness();
+    assert.throws(() => h.conn.send(123 as unknown as string), WebSocketError);
+    assert.throws(() => h.conn.ping(Buffer.alloc(126)), /125 bytes/);
+    assert.equal(h.out(), '');
+  });
+});
+
+/** A synchronous or deferred raw-deflate codec for tests (the real one is socket/deflate-codec.ts). */
+function fakeCodec(defer: boolean): MessageCodec & { flushAll(): void } {
+  const jobs: Array<() => void> = [];
+  let inflateParts: Buffer[] = [];
+  const run = (job: () => void) => (defer ? jobs.push(job) : job());
+  return {
+    decompress(data: Uint8Array, fin: boolean, limit: number, callback: CodecCallback) {
+      const copy = Buffer.from(data);
+      run(() => {
+        inflateParts.push(copy);
+        if (!fin) return callback(null, Buffer.alloc(0));
+        const all = Buffer.concat([...inflateParts, Buffer.from([0, 0, 0xff, 0xff])]);
+        inflateParts = [];
+        const out = inflateRawSync(all, { finishFlush: 2 });
+        if (out.length > limit) return callback(new WebSocketError(ErrorCode.PAYLOAD_TOO_BIG, 'too big', 1009));
+        callback(null, out);
+      });
+    },
+    compress(data: Uint8Array, callback: CodecCallback) {
+      const copy = Buffer.from(data);
+      run(() => {
+        const out = deflateRawSync(copy, { finishFlush: 2 /* Z_SYNC_FLUSH */ });
+        callback(null, out.subarray(0, out.length - 4));
+      });
+    },
+    close() {
+      jobs.length = 0;
+    },
+    flushAll() {
+      while (jobs.length > 0) jobs.shift()!();
+    },
+  };
+}
+
+function compressed(text: string): Buffer {
+  const out = deflateRawSync(Buffer.from(text), { finishFlush: 2 });
+  return out.subarray(0, out.length - 4);
+}
+
+describe('permessage-deflate through an injected codec', () => {
+  for (const defer of [false, true]) {
+    const mode = defer ? 'an asynchronous' : 'a synchronous';
+    test(`inflates a compressed message with ${mode} codec, keeping later frames in order`, () => {
+      const codec = fakeCodec(defer);
+      const h = harness({ codec });
+      h.conn.receive(Buffer.concat([clientFrame(1, compressed('hello hello hello'), { rsv1: true }), clientFrame(1, 'plain'), clientFrame(9, 'p')]));
+      codec.flushAll();
+      assert.deepEqual(h.events, [
+        ['message', 'hello hello hello', false],
+        ['message', 'plain', false],
+        ['ping', '70'],
+      ]);
+    });
+
+    test(`compresses outgoing messages above the threshold with ${mode} codec, in order with small ones`, () => {
+      const codec = fakeCodec(defer);
+      const h = harness({ codec, compressThreshold: 10 });
+      h.conn.send('a'.repeat(100));
+      h.conn.send('tiny');
+      h.conn.close(1000);
+      codec.flushAll();
+      const out = Buffer.concat(h.written);
+      assert.equal(out[0], 0xc1, 'FIN + RSV1 + text');
+      const len = out[1]!;
+      const next = 2 + len;
+      assert.equal(inflateRawSync(Buffer.concat([out.subarray(2, next), Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: 2 }).toString(), 'a'.repeat(100));
+      assert.equal(out.subarray(next).toString('hex'), '8104' + Buffer.from('tiny').toString('hex') + '880203e8');
+    });
+  }
+
+  test('allows RSV1 only on the first frame of a message', () => {
+    const h = harness({ codec: fakeCodec(false) });
+    const part = compressed('abc');
+    h.conn.receive(Buffer.concat([clientFrame(1, part.subarray(0, 2), { fin: false, rsv1: true }), clientFrame(0, part.subarray(2), { rsv1: true })]));
+    assert.deepEqual(h.events, [['closed', 1002, '', ErrorCode.PROTOCOL]]);
+  });
+
+  test('counts inflated bytes against maxMessageSize (1009)', () => {
+    const h = harness({ codec: fakeCodec(false), maxMessageSize: 1000 });
+    h.conn.receive(clientFrame(2, compressed('A'.repeat(100_000)), { rsv1: true }));
+    assert.deepEqual(h.events, [['closed', 1009, '', ErrorCode.PAYLOAD_TOO_BIG]]);
+  });
+
+  test('validates UTF-8 on the inflated text', () => {
+    const bad = deflateRawSync(Buffer.from([0x61, 0xff]), { finishFlush: 2 });
+    const h = harness({ codec: fakeCodec(false) });
+    h.conn.receive(clientFrame(1, bad.subarray(0, bad.length - 4), { rsv1: true }));
+    assert.deepEqual(h.events, [['closed', 1007, '', ErrorCode.INVALID_UTF8]]);
+  });
+});
+
+describe('construction', () => {
+  test('refuses a client without randomness and bad limits', () => {
+    assert.throws(() => harness({ role: 'client' }), /randomFill/);
+    assert.throws(() => harness({ maxMessageSize: 0 }), /maxMessageSize/);
+    assert.throws(() => harness({ maxFragments: 1.5 }), /maxFragments/);
+  });
+});

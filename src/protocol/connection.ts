@@ -1,0 +1,811 @@
+/**
+ * The sans-I/O WebSocket connection: bytes in, events and bytes out (RFC 6455 §5-§7, RFC 7692 §6).
+ *
+ * A {@link Connection} parses whatever bytes the transport hands to {@link Connection.receive}, split at any
+ * byte, and reports messages, pings, pongs and the end of the connection through the {@link ConnectionEvents}
+ * it was given. Everything it wants to send goes to `events.write`, in order. It owns no socket, no timer and
+ * no zlib stream: compression comes in as a {@link MessageCodec} and randomness as a function.
+ *
+ * One function ({@link Connection.fail}) turns every peer error into the close code the RFC asks for.
+ *
+ * @module
+ */
+
+import { ChunkList } from './chunk-list.js';
+import { CloseCode, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode, isValidWireCloseCode } from './constants.js';
+import { ErrorCode, WebSocketError, invalidArgument } from './errors.js';
+import { frameHeaderSize, writeFrameHeader } from './frame-header.js';
+import { applyMask, maskInto } from './mask.js';
+import type { MessageCodec, Role } from './types.js';
+import { Utf8Validator, isValidUtf8 } from './utf8.js';
+
+/** Default for {@link ConnectionOptions.maxMessageSize}: 16 MiB (Autobahn 9.x sends 16 MiB messages; ws allows 100 MiB). */
+export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+/** Default for {@link ConnectionOptions.maxFragments} (as ws 8.21). */
+export const DEFAULT_MAX_FRAGMENTS = 131_072;
+
+/** Options of a {@link Connection}. */
+export interface ConnectionOptions {
+  /** Which end this is: a server never masks and requires masked frames; a client the reverse. */
+  role: Role;
+  /**
+   * Largest message accepted, in bytes, counted after decompression. A bigger one fails the connection with 1009
+   * as soon as its size is known.
+   * @default 16 MiB
+   */
+  maxMessageSize?: number;
+  /**
+   * Most frames one message may span. More fail the connection with 1008.
+   * @default 131072
+   */
+  maxFragments?: number;
+  /**
+   * Split outgoing messages into frames of at most this many payload bytes; 0 never splits.
+   * @default 0
+   */
+  maxFrameSize?: number;
+  /** The negotiated permessage-deflate codec, or null when no extension was agreed. @default null */
+  codec?: MessageCodec | null;
+  /**
+   * Messages smaller than this are sent uncompressed even when a codec was agreed.
+   * @default 1024
+   */
+  compressThreshold?: number;
+  /**
+   * Answer every ping with a pong carrying the same payload.
+   * @default true
+   */
+  autoPong?: boolean;
+  /** Fills a buffer with random bytes, for client masking keys. Required when `role` is `'client'`. */
+  randomFill?: (buffer: Uint8Array) => void;
+}
+
+/** What a {@link Connection} reports. Every callback is invoked synchronously from `receive()` or a send call. */
+export interface ConnectionEvents {
+  /** Bytes to send to the peer, in order. The array must not be reused by the caller. */
+  write(data: Uint8Array): void;
+  /** A complete message. Text is delivered as validated UTF-8 bytes. */
+  message(data: Buffer, isBinary: boolean): void;
+  /** A ping arrived (already answered when `autoPong` is on). */
+  ping(data: Buffer): void;
+  /** A pong arrived. */
+  pong(data: Buffer): void;
+  /**
+   * The connection is over at the WebSocket level: both close frames were exchanged, or it was failed. No more
+   * bytes will be written or read. The transport should now close TCP (RFC 6455 §7.1.1: the server first).
+   *
+   * `code` and `reason` are those of the peer's close frame (1005 when it carried no code), or the code the
+   * connection was failed with (then `error` is set).
+   */
+  closed(code: number, reason: string, error: WebSocketError | null): void;
+  /** Input that was held while inflating has been processed: the transport may resume reading. */
+  drained?(): void;
+}
+
+/** Lifecycle of a connection, changed only in {@link Connection}'s private `setState`. */
+export const ConnectionState = {
+  /** Messages flow both ways. */
+  OPEN: 1,
+  /** We sent a close frame and wait for the peer's. */
+  CLOSING: 2,
+  /** Both close frames exchanged, or the connection failed. */
+  CLOSED: 3,
+} as const;
+/** One of {@link ConnectionState}. */
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];
+
+// Parser states.
+const READ_HEADER = 0;
+const READ_PAYLOAD = 1;
+
+/** Combine header and payload into one write when the payload is at most this big. */
+const COPY_THRESHOLD = 1024;
+/** Bytes of randomness fetched at once for client masking keys. */
+const MASK_POOL_SIZE = 4096;
+
+/** Something to send once the codec is free, kept in order behind a pending compression. */
+interface QueuedSend {
+  data: Buffer;
+  /** Opcode, with 0x80 set when the frame ends its message. */
+  opcode: number;
+  /** A ping or pong. */
+  control: boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A WebSocket connection's protocol state, after the opening handshake.
+ *
+ * @example
+ * ```ts
+ * const conn = new Connection({ role: 'server' }, {
+ *   write: (bytes) => socket.write(bytes),
+ *   message: (data, isBinary) => conn.send(data, isBinary),
+ *   ping() {}, pong() {},
+ *   closed: () => socket.end(),
+ * });
+ * socket.on('data', (chunk) => conn.receive(chunk));
+ * ```
+ */
+export class Connection {
+  /** Current lifecycle state. */
+  get state(): ConnectionState {
+    return this._state;
+  }
+  /** Bytes received but held back while a decompression is pending. */
+  get pendingInputBytes(): number {
+    return this.pendingBytes;
+  }
+  /** Whether a close frame was sent. */
+  get closeSent(): boolean {
+    return this._closeSent;
+  }
+  /** Whether the peer's close frame was received. */
+  get closeReceived(): boolean {
+    return this._closeReceived;
+  }
+
+  private _state: ConnectionState = ConnectionState.OPEN;
+  private _closeSent = false;
+  private _closeReceived = false;
+  /** Our close frame, waiting behind a pending compression (not yet on the wire). */
+  private closeQueued: Buffer | null = null;
+
+  private readonly role: Role;
+  private readonly isServer: boolean;
+  private readonly events: ConnectionEvents;
+  private readonly maxMessageSize: number;
+  private readonly maxFragments: number;
+  private readonly maxFrameSize: number;
+  private readonly compressThreshold: number;
+  private readonly autoPong: boolean;
+  private readonly codec: MessageCodec | null;
+  private readonly randomFill: ((buffer: Uint8Array) => void) | null;
+
+  // --- parser state ---
+  private parseState = READ_HEADER;
+  /** Partial frame header carried over between reads. */
+  private readonly headerBytes = Buffer.alloc(14);
+  private headerFill = 0;
+  private fin = false;
+  private opcode = 0;
+  private masked = false;
+  private readonly maskKey = Buffer.alloc(4);
+  private payloadLength = 0;
+  private payloadRead = 0;
+  /** Payload of the current frame when it spans reads. */
+  private readonly framePayload = new ChunkList();
+  /** Payload of a control frame spanning reads (kept apart: control frames interleave with fragments). */
+  private readonly controlPayload = new ChunkList();
+
+  // --- message assembly ---
+  /** Opcode of the message being assembled (Text/Binary), 0 when none. */
+  private messageOpcode = 0;
+  private messageCompressed = false;
+  private readonly messageData = new ChunkList();
+  private messageFragments = 0;
+  private readonly utf8 = new Utf8Validator();
+
+  // --- decompression pause ---
+  private inflating = false;
+  private inReceive = false;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  // --- sending ---
+  private compressing = false;
+  private sendQueue: QueuedSend[] = [];
+  /** Whether an outgoing fragmented message (caller-driven `fin: false`) is open. */
+  private sendingFragmented = false;
+  private maskPool: Buffer | null = null;
+  private maskPoolOffset = MASK_POOL_SIZE;
+
+  constructor(options: ConnectionOptions, events: ConnectionEvents) {
+    if (options.role !== 'server' && options.role !== 'client') invalidArgument('role must be "server" or "client"');
+    this.role = options.role;
+    this.isServer = options.role === 'server';
+    this.events = events;
+    this.maxMessageSize = positiveInteger('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE);
+    this.maxFragments = positiveInteger('maxFragments', options.maxFragments, DEFAULT_MAX_FRAGMENTS);
+    this.maxFrameSize = nonNegativeInteger('maxFrameSize', options.maxFrameSize, 0);
+    this.compressThreshold = nonNegativeInteger('compressThreshold', options.compressThreshold, 1024);
+    this.autoPong = options.autoPong ?? true;
+    this.codec = options.codec ?? null;
+    this.randomFill = options.randomFill ?? null;
+    if (!this.isServer && this.randomFill === null) invalidArgument('a client connection needs randomFill for masking keys');
+  }
+
+  // ------------------------------------------------------------------------------------------------ receiving
+
+  /**
+   * Feeds bytes read from the transport. The chunk may be split anywhere; masked payloads are unmasked in place,
+   * so the caller must hand over ownership of `chunk`.
+   */
+  receive(chunk: Buffer): void {
+    if (this._state === ConnectionState.CLOSED) return;
+    if (this.inflating || this.pending.length > 0) {
+      this.hold(chunk);
+      return;
+    }
+    this.inReceive = true;
+    try {
+      this.parse(chunk);
+    } finally {
+      this.inReceive = false;
+    }
+  }
+
+  /**
+   * Reports that the transport's input ended (TCP FIN or error) without a completed close handshake. Fails the
+   * connection with 1006 when it was still open.
+   */
+  receiveEof(): void {
+    if (this._state === ConnectionState.CLOSED) return;
+    this.resetReceive();
+    this.setState(ConnectionState.CLOSED);
+    this.codec?.close();
+    this.events.closed(CloseCode.ABNORMAL, '', null);
+  }
+
+  private hold(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  /** Parses one chunk until it is used up or a decompression pauses parsing. */
+  private parse(chunk: Buffer): void {
+    let pos = 0;
+    const end = chunk.length;
+    while (pos < end) {
+      if (this._state === ConnectionState.CLOSED) return;
+      if (this.parseState === READ_HEADER) {
+        pos = this.readHeader(chunk, pos);
+        if (pos < 0) return; // failed
+        continue;
+      }
+      // READ_PAYLOAD
+      const want = this.payloadLength - this.payloadRead;
+      const take = want < end - pos ? want : end - pos;
+      const view = chunk.subarray(pos, pos + take);
+      pos += take;
+      if (!this.consumePayload(view)) return;
+      if (this.inflating) {
+        if (pos < end) this.hold(chunk.subarray(pos));
+        return;
+      }
+    }
+  }
+
+  /** Reads a frame header from `chunk` at `pos`; returns the new position, or -1 when the connection failed. */
+  private readHeader(chunk: Buffer, pos: number): number {
+    const end = chunk.length;
+    let header: Buffer;
+    let base: number;
+    if (this.headerFill === 0 && end - pos >= 2) {
+      const need = headerLength(chunk[pos + 1]!);
+      if (end - pos >= need) {
+        header = chunk;
+        base = pos;
+        pos += need;
+      } else {
+        chunk.copy(this.headerBytes, 0, pos, end);
+        this.headerFill = end - pos;
+        return end;
+      }
+    } else {
+      // Carry-over: complete the header byte by byte from this chunk.
+      const hb = this.headerBytes;
+      while (this.headerFill < 2 && pos < end) hb[this.headerFill++] = chunk[pos++]!;
+      if (this.headerFill < 2) return end;
+      const need = headerLength(hb[1]!);
+      const copy = Math.min(need - this.headerFill, end - pos);
+      chunk.copy(hb, this.headerFill, pos, pos + copy);
+      this.headerFill += copy;
+      pos += copy;
+      if (this.headerFill < need) return end;
+      this.headerFill = 0;
+      header = hb;
+      base = 0;
+    }
+    return this.decodeHeader(header, base) ? pos : -1;
+  }
+
+  /** Validates a complete header and prepares to read its payload. Returns false when the connection failed. */
+  private decodeHeader(h: Buffer, at: number): boolean {
+    const b0 = h[at]!;
+    const b1 = h[at + 1]!;
+    const fin = (b0 & 0x80) !== 0;
+    const rsv1 = (b0 & 0x40) !== 0;
+    const opcode = b0 & 0x0f;
+    const masked = (b1 & 0x80) !== 0;
+    let length = b1 & 0x7f;
+    let next = at + 2;
+
+    // RFC 6455 §5.2: "RSV1, RSV2, RSV3: MUST be 0 unless an extension is negotiated that defines meanings".
+    if ((b0 & 0x30) !== 0) return this.protocolError('RSV2 and RSV3 must be clear');
+
+    const isControl = (opcode & 0x08) !== 0;
+    if (isControl) {
+      if (opcode !== Opcode.Close && opcode !== Opcode.Ping && opcode !== Opcode.Pong) {
+        return this.protocolError(`reserved opcode 0x${opcode.toString(16)}`);
+      }
+      // §5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented."
+      if (!fin) return this.protocolError('control frames must not be fragmented');
+      if (length > MAX_CONTROL_PAYLOAD) return this.protocolError('control frame payload exceeds 125 bytes');
+      // RFC 7692 §6.1: RSV1 is only valid on the first frame of a data message.
+      if (rsv1) return this.protocolError('RSV1 must be clear on control frames');
+    } else if (opcode === Opcode.Continuation) {
+      if (this.messageOpcode === 0) return this.protocolError('continuation frame without a message to continue');
+      if (rsv1) return this.protocolError('RSV1 must be clear on continuation frames');
+    } else if (opcode === Opcode.Text || opcode === Opcode.Binary) {
+      if (this.messageOpcode !== 0) return this.protocolError('new data frame inside a fragmented message');
+      if (rsv1 && this.codec === null) return this.protocolError('RSV1 set but no extension was negotiated');
+    } else {
+      return this.protocolError(`reserved opcode 0x${opcode.toString(16)}`);
+    }
+
+    // §5.1: a server MUST fail the connection on an unmasked client frame; a client on a masked server frame.
+    if (masked !== this.isServer) {
+      return this.protocolError(this.isServer ? 'client frames must be masked' : 'server frames must not be masked');
+    }
+
+    if (length === 126) {
+      length = h.readUInt16BE(next);
+      next += 2;
+    } else if (length === 127) {
+      const high = h.readUInt32BE(next);
+      const low = h.readUInt32BE(next + 4);
+      next += 8;
+      // §5.2: "the most significant bit MUST be 0".
+      if (high > 0x7fffffff) return this.fail(ErrorCode.INVALID_LENGTH, 'payload length has its MSB set', CloseCode.PROTOCOL_ERROR);
+      // Past 2^53 the length cannot even be represented; far past any limit anyway.
+      if (high > 0x1fffff) return this.tooBig();
+      length = high * 0x1_0000_0000 + low;
+    }
+    if (masked) {
+      this.maskKey[0] = h[next]!;
+      this.maskKey[1] = h[next + 1]!;
+      this.maskKey[2] = h[next + 2]!;
+      this.maskKey[3] = h[next + 3]!;
+    }
+
+    if (!isControl) {
+      if (opcode !== Opcode.Continuation) {
+        this.messageOpcode = opcode;
+        this.messageCompressed = rsv1;
+        this.messageFragments = 0;
+      }
+      if (++this.messageFragments > this.maxFragments) {
+        return this.fail(ErrorCode.TOO_MANY_FRAGMENTS, `message spans more than ${this.maxFragments} frames`, CloseCode.POLICY_VIOLATION);
+      }
+      // Limit checked as soon as the length is known, before any payload is buffered. Compressed payloads are
+      // checked again on their inflated size.
+      if (this.messageData.length + length > this.maxMessageSize && !this.messageCompressed) return this.tooBig();
+      if (this.messageCompressed && length > this.maxMessageSize) return this.tooBig();
+    }
+
+    this.fin = fin;
+    this.opcode = opcode;
+    this.masked = masked;
+    this.payloadLength = length;
+    this.payloadRead = 0;
+    this.parseState = READ_PAYLOAD;
+    if (length === 0) return this.frameComplete(EMPTY);
+    return true;
+  }
+
+  /** Takes payload bytes of the current frame; returns false when the connection failed. */
+  private consumePayload(view: Buffer): boolean {
+    if (this.masked) applyMask(view, this.maskKey, this.payloadRead);
+    const isControl = (this.opcode & 0x08) !== 0;
+    // Fail fast on invalid UTF-8, even before the frame is complete (Autobahn 6.4.3/6.4.4).
+    if (!isControl && this.messageOpcode === Opcode.Text && !this.messageCompressed) {
+      if (!this.utf8.update(view)) return this.invalidUtf8();
+    }
+    const whole = this.payloadRead === 0 && view.length === this.payloadLength;
+    this.payloadRead += view.length;
+    if (whole) return this.frameComplete(view);
+    const list = isControl ? this.controlPayload : this.framePayload;
+    list.push(view);
+    if (this.payloadRead < this.payloadLength) return true;
+    return this.frameComplete(list.take());
+  }
+
+  /** Handles a frame whose payload is complete. */
+  private frameComplete(payload: Buffer): boolean {
+    this.parseState = READ_HEADER;
+    switch (this.opcode) {
+      case Opcode.Ping:
+        return this.onPing(payload);
+      case Opcode.Pong:
+        this.events.pong(payload);
+        return this._state !== ConnectionState.CLOSED;
+      case Opcode.Close:
+        return this.onCloseFrame(payload);
+      default:
+        return this.onDataFrame(payload);
+    }
+  }
+
+  private onPing(payload: Buffer): boolean {
+    if (this.autoPong && this._state === ConnectionState.OPEN) this.sendControl(Opcode.Pong, payload);
+    this.events.ping(payload);
+    return this._state !== ConnectionState.CLOSED;
+  }
+
+  private onDataFrame(payload: Buffer): boolean {
+    if (this.messageCompressed) {
+      const fin = this.fin;
+      const limit = this.maxMessageSize - this.messageData.length;
+      this.inflating = true;
+      this.codec!.decompress(payload, fin, limit, (error, data) => this.onInflated(error, data, fin));
+      return this._state !== ConnectionState.CLOSED;
+    }
+    if (!this.fin) {
+      this.messageData.push(payload);
+      return true;
+    }
+    let data = payload;
+    if (this.messageData.length > 0) {
+      this.messageData.push(payload);
+      data = this.messageData.take();
+    }
+    return this.deliver(data);
+  }
+
+  private onInflated(error: Error | null, data: Uint8Array | undefined, fin: boolean): void {
+    if (!this.inflating) return; // the connection was torn down meanwhile
+    this.inflating = false;
+    if (error !== null) {
+      const code = error instanceof WebSocketError ? error.code : ErrorCode.INFLATE_FAILED;
+      const closeCode = error instanceof WebSocketError && error.closeCode ? error.closeCode : CloseCode.INVALID_DATA;
+      this.fail(code, error.message, closeCode);
+      return;
+    }
+    const chunk = data === undefined ? EMPTY : toBuffer(data);
+    if (this.messageData.length + chunk.length > this.maxMessageSize) {
+      this.tooBig();
+      return;
+    }
+    let ok = true;
+    if (this.messageOpcode === Opcode.Text && !this.utf8.update(chunk)) ok = this.invalidUtf8();
+    if (ok) {
+      if (!fin) this.messageData.push(chunk);
+      else if (this.messageData.length === 0) ok = this.deliver(chunk);
+      else {
+        this.messageData.push(chunk);
+        ok = this.deliver(this.messageData.take());
+      }
+    }
+    if (!this.inReceive) this.resumeHeld();
+  }
+
+  /** Re-parses input held during a decompression, until it is used up or another decompression pauses it. */
+  private resumeHeld(): void {
+    this.inReceive = true;
+    try {
+      while (this.pending.length > 0 && !this.inflating && this._state !== ConnectionState.CLOSED) {
+        const chunk = this.pending.shift()!;
+        this.pendingBytes -= chunk.length;
+        this.parse(chunk);
+      }
+    } finally {
+      this.inReceive = false;
+    }
+    if (!this.inflating) {
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.events.drained?.();
+    }
+  }
+
+  /** Delivers a complete data message. */
+  private deliver(data: Buffer): boolean {
+    const isText = this.messageOpcode === Opcode.Text;
+    this.messageOpcode = 0;
+    this.messageFragments = 0;
+    if (isText) {
+      // §8.1: a text message must be valid UTF-8 as a whole (a sequence cut at the end is invalid).
+      const valid = this.utf8.complete;
+      this.utf8.reset();
+      if (!valid) return this.invalidUtf8();
+    }
+    this.events.message(data, !isText);
+    return this._state !== ConnectionState.CLOSED;
+  }
+
+  private onCloseFrame(payload: Buffer): boolean {
+    let code: number = CloseCode.NO_STATUS;
+    let reason = '';
+    if (payload.length === 1) return this.fail(ErrorCode.INVALID_CLOSE_CODE, 'close frame with a 1-byte payload', CloseCode.PROTOCOL_ERROR);
+    if (payload.length >= 2) {
+      code = payload.readUInt16BE(0);
+      if (!isValidWireCloseCode(code)) {
+        return this.fail(ErrorCode.INVALID_CLOSE_CODE, `invalid close code ${code}`, CloseCode.PROTOCOL_ERROR);
+      }
+      const reasonBytes = payload.subarray(2);
+      if (!isValidUtf8(reasonBytes)) return this.invalidUtf8();
+      reason = reasonBytes.toString('utf8');
+    }
+    this._closeReceived = true;
+    if (this.closeQueued !== null) {
+      // Our own close was waiting behind a compression: it answers the peer's now.
+      this.sendCloseFrame(this.closeQueued);
+    } else if (!this._closeSent) {
+      // §5.5.1: "the endpoint MUST send a Close frame in response ... typically echoing the status code it received".
+      const echo = code === CloseCode.NO_STATUS ? EMPTY : payload.subarray(0, 2);
+      this.sendCloseFrame(echo);
+    }
+    this.finish(code, reason, null);
+    return false;
+  }
+
+  // -------------------------------------------------------------------------------------------------- failing
+
+  /**
+   * Fails the connection (RFC 6455 §7.1.7): sends a close frame with `closeCode` unless one was sent, stops
+   * reading, and reports `closed` with the error. Every peer error goes through here.
+   */
+  fail(code: ErrorCode, message: string, closeCode: number): false {
+    if (this._state === ConnectionState.CLOSED) return false;
+    const error = new WebSocketError(code, message, closeCode);
+    // §7.1.7: send a close frame with the error's code, unless ours is already on the wire.
+    if (!this._closeSent) this.sendCloseFrame(encodeClosePayload(closeCode, ''));
+    this.finish(closeCode, '', error);
+    return false;
+  }
+
+  private protocolError(message: string): false {
+    return this.fail(ErrorCode.PROTOCOL, message, CloseCode.PROTOCOL_ERROR);
+  }
+
+  private invalidUtf8(): false {
+    return this.fail(ErrorCode.INVALID_UTF8, 'invalid UTF-8 in text message or close reason', CloseCode.INVALID_DATA);
+  }
+
+  private tooBig(): false {
+    return this.fail(ErrorCode.PAYLOAD_TOO_BIG, `message exceeds maxMessageSize (${this.maxMessageSize} bytes)`, CloseCode.MESSAGE_TOO_BIG);
+  }
+
+  private finish(code: number, reason: string, error: WebSocketError | null): void {
+    this.setState(ConnectionState.CLOSED);
+    this.resetReceive();
+    this.sendQueue = [];
+    this.codec?.close();
+    this.events.closed(code, reason, error);
+  }
+
+  private resetReceive(): void {
+    this.inflating = false;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.messageData.clear();
+    this.framePayload.clear();
+    this.controlPayload.clear();
+    this.messageOpcode = 0;
+    this.utf8.reset();
+  }
+
+  private setState(state: ConnectionState): void {
+    this._state = state;
+  }
+
+  // -------------------------------------------------------------------------------------------------- sending
+
+  /**
+   * Sends a data message. `data` as a string is sent as text; bytes are sent as binary unless `isBinary` is
+   * false (then they must be valid UTF-8: the caller's responsibility, not re-checked).
+   *
+   * With `fin: false` the message stays open and the next `send` calls continue it (the caller fragments).
+   * Returns false when the connection is no longer open (nothing is sent; not an error, as in WHATWG).
+   */
+  send(data: string | Uint8Array, isBinary?: boolean, fin = true): boolean {
+    let bytes: Buffer;
+    let binary: boolean;
+    if (typeof data === 'string') {
+      bytes = Buffer.from(data, 'utf8');
+      binary = isBinary ?? false;
+    } else if (data instanceof Uint8Array) {
+      bytes = toBuffer(data);
+      binary = isBinary ?? true;
+    } else {
+      invalidArgument('data must be a string or a Uint8Array');
+    }
+    if (this._state !== ConnectionState.OPEN) return false;
+    const opcode = this.sendingFragmented ? Opcode.Continuation : binary ? Opcode.Binary : Opcode.Text;
+    this.sendingFragmented = !fin;
+    if (this.compressing || this.sendQueue.length > 0) {
+      this.sendQueue.push({ data: bytes, opcode: fin ? opcode | 0x80 : opcode, control: false });
+      return true;
+    }
+    this.sendData(bytes, opcode, fin);
+    return true;
+  }
+
+  /** Sends a ping. `data` is at most 125 bytes. Returns false when the connection is not open. */
+  ping(data: string | Uint8Array = EMPTY): boolean {
+    return this.sendUserControl(Opcode.Ping, data);
+  }
+
+  /** Sends an unsolicited pong (a heartbeat that needs no answer). Returns false when the connection is not open. */
+  pong(data: string | Uint8Array = EMPTY): boolean {
+    return this.sendUserControl(Opcode.Pong, data);
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2). `code` must be 1000 or 3000-4999 (or another code valid on
+   * the wire); `reason` at most 123 bytes of UTF-8. Throws on a bad argument; does nothing when a close was
+   * already sent.
+   */
+  close(code?: number, reason?: string): void {
+    let payload: Buffer = EMPTY;
+    if (code !== undefined) {
+      if (!Number.isInteger(code) || !isValidWireCloseCode(code)) invalidArgument(`invalid close code: ${String(code)}`);
+      if (reason !== undefined && typeof reason !== 'string') invalidArgument('reason must be a string');
+      payload = encodeClosePayload(code, reason ?? '');
+    } else if (reason !== undefined && reason !== '') {
+      invalidArgument('a close reason needs a close code');
+    }
+    if (this._closeSent || this.closeQueued !== null || this._state === ConnectionState.CLOSED) return;
+    if (this.compressing || this.sendQueue.length > 0) {
+      // Keep order: the close goes out after the messages already queued.
+      this.closeQueued = payload;
+      this.setState(ConnectionState.CLOSING);
+      return;
+    }
+    this.sendCloseFrame(payload);
+  }
+
+  private sendUserControl(opcode: number, data: string | Uint8Array): boolean {
+    let bytes: Buffer;
+    if (typeof data === 'string') bytes = Buffer.from(data, 'utf8');
+    else if (data instanceof Uint8Array) bytes = toBuffer(data);
+    else invalidArgument('data must be a string or a Uint8Array');
+    if (bytes.length > MAX_CONTROL_PAYLOAD) invalidArgument('control frame payload must be at most 125 bytes');
+    if (this._state !== ConnectionState.OPEN) return false;
+    if (this.compressing || this.sendQueue.length > 0) {
+      this.sendQueue.push({ data: Buffer.from(bytes), opcode, control: true });
+      return true;
+    }
+    this.sendControl(opcode, bytes);
+    return true;
+  }
+
+  private sendCloseFrame(payload: Buffer): void {
+    this._closeSent = true;
+    this.closeQueued = null;
+    if (this._state === ConnectionState.OPEN) this.setState(ConnectionState.CLOSING);
+    this.writeFrame(Opcode.Close, true, false, payload);
+  }
+
+  private sendControl(opcode: number, payload: Buffer): void {
+    this.writeFrame(opcode, true, false, payload);
+  }
+
+  private sendData(bytes: Buffer, opcode: number, fin: boolean): void {
+    const codec = this.codec;
+    // Compression applies to whole messages only; a caller-fragmented message goes out uncompressed.
+    if (codec !== null && fin && opcode !== Opcode.Continuation && bytes.length >= this.compressThreshold) {
+      this.compressing = true;
+      codec.compress(bytes, (error, compressed) => this.onCompressed(error, compressed, opcode));
+      return;
+    }
+    this.writeMessage(bytes, opcode, fin, false);
+  }
+
+  private onCompressed(error: Error | null, compressed: Uint8Array | undefined, opcode: number): void {
+    if (!this.compressing) return;
+    this.compressing = false;
+    if (error !== null || compressed === undefined) {
+      this.fail(ErrorCode.INFLATE_FAILED, 'compression failed', CloseCode.INTERNAL_ERROR);
+      return;
+    }
+    this.writeMessage(toBuffer(compressed), opcode, true, true);
+    this.flushQueue();
+  }
+
+  private flushQueue(): void {
+    while (this.sendQueue.length > 0 && !this.compressing) {
+      const item = this.sendQueue.shift()!;
+      if (item.control) this.sendControl(item.opcode, item.data);
+      else this.sendData(item.data, item.opcode & 0x0f, (item.opcode & 0x80) !== 0);
+    }
+    if (!this.compressing && this.closeQueued !== null) this.sendCloseFrame(this.closeQueued);
+  }
+
+  /** Writes a message as one frame, or as several of at most `maxFrameSize` bytes. */
+  private writeMessage(bytes: Buffer, opcode: number, fin: boolean, compressed: boolean): void {
+    const max = this.maxFrameSize;
+    if (max === 0 || bytes.length <= max) {
+      this.writeFrame(opcode, fin, compressed, bytes);
+      return;
+    }
+    let offset = 0;
+    let first = true;
+    while (offset < bytes.length) {
+      const end = Math.min(offset + max, bytes.length);
+      const last = end === bytes.length;
+      this.writeFrame(first ? opcode : Opcode.Continuation, last && fin, first && compressed, bytes.subarray(offset, end));
+      first = false;
+      offset = end;
+    }
+  }
+
+  /** Frames `payload` and hands the bytes to `events.write`: one buffer when small, header + payload when large. */
+  private writeFrame(opcode: number, fin: boolean, rsv1: boolean, payload: Buffer): void {
+    const length = payload.length;
+    if (this.isServer) {
+      const headerSize = frameHeaderSize(length, false);
+      if (length <= COPY_THRESHOLD) {
+        const frame = Buffer.allocUnsafe(headerSize + length);
+        writeFrameHeader(frame, 0, opcode, fin, rsv1, length, null);
+        payload.copy(frame, headerSize);
+        this.events.write(frame);
+      } else {
+        const header = Buffer.allocUnsafe(headerSize);
+        writeFrameHeader(header, 0, opcode, fin, rsv1, length, null);
+        this.events.write(header);
+        this.events.write(payload);
+      }
+      return;
+    }
+    // Client: every frame masked with a fresh key (§5.3); the caller's bytes are never modified.
+    const mask = this.nextMaskKey();
+    const headerSize = frameHeaderSize(length, true);
+    const frame = Buffer.allocUnsafe(headerSize + length);
+    writeFrameHeader(frame, 0, opcode, fin, rsv1, length, mask);
+    maskInto(payload, mask, frame, headerSize);
+    this.events.write(frame);
+  }
+
+  private nextMaskKey(): Buffer {
+    if (this.maskPoolOffset + 4 > MASK_POOL_SIZE || this.maskPool === null) {
+      this.maskPool = Buffer.allocUnsafe(MASK_POOL_SIZE);
+      this.randomFill!(this.maskPool);
+      this.maskPoolOffset = 0;
+    }
+    const key = this.maskPool.subarray(this.maskPoolOffset, this.maskPoolOffset + 4);
+    this.maskPoolOffset += 4;
+    return key;
+  }
+
+  /** The role this connection plays. */
+  get connectionRole(): Role {
+    return this.role;
+  }
+}
+
+/** Header length implied by the second header byte (mask bit + 7-bit length). */
+function headerLength(b1: number): number {
+  const len = b1 & 0x7f;
+  return (len === 126 ? 4 : len === 127 ? 10 : 2) + ((b1 & 0x80) !== 0 ? 4 : 0);
+}
+
+/**
+ * Encodes a close frame payload: 2-byte code + UTF-8 reason. Throws when the reason exceeds 123 bytes.
+ */
+export function encodeClosePayload(code: number, reason: string): Buffer {
+  const reasonLength = Buffer.byteLength(reason, 'utf8');
+  if (reasonLength > MAX_CLOSE_REASON_BYTES) invalidArgument('close reason must be at most 123 bytes of UTF-8');
+  const payload = Buffer.allocUnsafe(2 + reasonLength);
+  payload.writeUInt16BE(code, 0);
+  payload.write(reason, 2, 'utf8');
+  return payload;
+}
+
+function toBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function positiveInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) invalidArgument(`${name} must be a positive integer`);
+  return value;
+}
+
+function nonNegativeInteger(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) invalidArgument(`${name} must be a non-negative integer`);
+  return value;
+}

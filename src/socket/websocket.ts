@@ -1,0 +1,491 @@
+/**
+ * `WebSocket`: one open WebSocket over a `node:net` / `node:tls` socket, for both roles.
+ *
+ * On the server it is what `WebSocketServer` hands to `'connection'`; on the client `new WebSocket(url)` opens
+ * one. Two interfaces over one object, as in `ws`: Node's `EventEmitter` (`on('message', (data, isBinary))`,
+ * fast, bytes as Buffers) and the WHATWG one (`onmessage`, `addEventListener`, `binaryType`, `readyState`).
+ *
+ * The driver glues a sans-I/O {@link Connection} to the socket: every frame produced in one tick is written
+ * with one syscall (cork), `send()` reports backpressure, reading pauses while decompression lags, and a
+ * shared {@link Heartbeat} finds dead peers.
+ *
+ * @module
+ */
+
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { CloseCode } from '../protocol/constants.js';
+import { Connection, ConnectionState, type ConnectionEvents } from '../protocol/connection.js';
+import { ErrorCode, WebSocketError, invalidArgument } from '../protocol/errors.js';
+import type { MessageCodec, Role } from '../protocol/types.js';
+import { CloseEvent, ErrorEvent, EventTargetMixin, MessageEvent, OpenEvent } from './events.js';
+import type { Heartbeat, HeartbeatMember } from './heartbeat.js';
+import { connectClient, type ClientOptions } from './client.js';
+
+/** What `send()` reports. */
+export const SendStatus = {
+  /** Written (or queued under the high-water mark). */
+  OK: 0,
+  /** Queued, but the outbound buffer is above `sendHighWaterMark`: slow down until `'drain'`. */
+  BACKPRESSURE: 1,
+  /** Not sent: the connection is not open, or the buffer is over `maxBufferedAmount` with the `'drop'` policy. */
+  DROPPED: 2,
+} as const;
+/** One of {@link SendStatus}. */
+export type SendStatus = (typeof SendStatus)[keyof typeof SendStatus];
+
+/** How a binary message is handed to WHATWG listeners (`onmessage`, `addEventListener`). */
+export type BinaryType = 'nodebuffer' | 'arraybuffer' | 'blob';
+
+/** Limits and behaviour shared by server-side and client-side sockets. */
+export interface WebSocketBaseOptions {
+  /**
+   * Largest message accepted, counted after decompression; a bigger one closes with 1009.
+   * @default 16 MiB
+   */
+  maxMessageSize?: number;
+  /**
+   * Most frames one message may span; more close with 1008.
+   * @default 131072
+   */
+  maxFragments?: number;
+  /**
+   * `send()` reports backpressure when more than this many bytes wait to be written.
+   * @default 65536
+   */
+  sendHighWaterMark?: number;
+  /**
+   * Outbound bytes a connection may hold before the `backpressurePolicy` applies (a slow consumer never grows
+   * memory without bound).
+   * @default 16 MiB
+   */
+  maxBufferedAmount?: number;
+  /**
+   * What happens when a send would exceed `maxBufferedAmount`: `'close'` terminates the connection (1006 locally,
+   * error `VOLLEY_ERR_SLOW_CONSUMER`); `'drop'` drops that message and returns `SendStatus.DROPPED`.
+   * @default 'close'
+   */
+  backpressurePolicy?: 'close' | 'drop';
+  /**
+   * Held input (while decompression lags) above which the socket stops reading.
+   * @default 1 MiB
+   */
+  inboundHighWaterMark?: number;
+  /**
+   * How long to wait for the peer's close frame (and, on the client, the server's TCP close) before destroying
+   * the socket, in ms.
+   * @default 10000
+   */
+  closeTimeout?: number;
+  /**
+   * Split outgoing messages into frames of at most this many bytes; 0 never splits.
+   * @default 0
+   */
+  maxFrameSize?: number;
+}
+
+/** Everything the server or client side decided during the handshake. @internal */
+export interface AttachOptions extends WebSocketBaseOptions {
+  role: Role;
+  protocol: string;
+  extensions: string;
+  codec: MessageCodec | null;
+  compressThreshold?: number;
+  heartbeat: Heartbeat | null;
+  randomFill?: (buffer: Uint8Array) => void;
+}
+
+/** Error code reported when a slow consumer is dropped. */
+export const SLOW_CONSUMER = 'VOLLEY_ERR_SLOW_CONSUMER';
+
+const DEFAULT_HIGH_WATER = 64 * 1024;
+const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024;
+const DEFAULT_INBOUND_HIGH_WATER = 1024 * 1024;
+const DEFAULT_CLOSE_TIMEOUT = 10_000;
+/** Batches up to this size are merged into one buffer before writing. */
+const MERGE_LIMIT = 16 * 1024;
+
+/**
+ * A WebSocket connection. Create clients with `new WebSocket(url, protocols?, options?)` (see `client.ts`);
+ * server-side sockets come from `WebSocketServer`.
+ */
+export class WebSocket extends EventTargetMixin(EventEmitter) implements HeartbeatMember {
+  static readonly CONNECTING = 0;
+  static readonly OPEN = 1;
+  static readonly CLOSING = 2;
+  static readonly CLOSED = 3;
+  readonly CONNECTING = 0;
+  readonly OPEN = 1;
+  readonly CLOSING = 2;
+  readonly CLOSED = 3;
+
+  /** The URL this client connected to; empty on server-side sockets. */
+  url = '';
+  /** The subprotocol selected during the handshake, or `''`. */
+  protocol = '';
+  /** The extensions agreed during the handshake (`Sec-WebSocket-Extensions` value), or `''`. */
+  extensions = '';
+  /** How binary messages reach WHATWG listeners. EventEmitter `'message'` listeners always get Buffers. */
+  binaryType: BinaryType = 'nodebuffer';
+  /** The peer's address, when known. */
+  remoteAddress: string | undefined;
+
+  // HeartbeatMember
+  lastSeen = 0;
+  pingSentAt = 0;
+
+  /** @internal */ _readyState: number = WebSocket.CONNECTING;
+  /** @internal */ _socket: Socket | null = null;
+  private conn: Connection | null = null;
+  private heartbeat: Heartbeat | null = null;
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  private highWaterMark = DEFAULT_HIGH_WATER;
+  private maxBuffered = DEFAULT_MAX_BUFFERED;
+  private dropPolicy = false;
+  private inboundHighWater = DEFAULT_INBOUND_HIGH_WATER;
+  private closeTimeoutMs = DEFAULT_CLOSE_TIMEOUT;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private closeInfo: { code: number; reason: string; error: WebSocketError | null } | null = null;
+  private userPaused = false;
+  private inflatePaused = false;
+  private closeEmitted = false;
+
+  /**
+   * Opens a client connection to `address` (`ws://`, `wss://`, or `http(s)://` mapped to them), offering
+   * `protocols`. Without an address the object is a server-side socket waiting for `WebSocketServer`.
+   *
+   * @example
+   * ```ts
+   * const ws = new WebSocket('ws://127.0.0.1:8080', 'chat.v1', { headers: { Authorization: 'Bearer …' } });
+   * ws.onmessage = (event) => console.log(event.data);
+   * ```
+   */
+  constructor(address?: string | URL | null, protocols?: string | readonly string[] | ClientOptions, options?: ClientOptions) {
+    super();
+    if (address === undefined || address === null) return;
+    if (protocols !== undefined && typeof protocols === 'object' && !Array.isArray(protocols)) {
+      options = protocols as ClientOptions;
+      protocols = undefined;
+    }
+    connectClient(this, address, protocols as string | readonly string[] | undefined, options);
+  }
+
+  /** Connection state: CONNECTING, OPEN, CLOSING or CLOSED (WHATWG numbering). */
+  get readyState(): number {
+    return this._readyState;
+  }
+
+  /** Bytes queued for writing and not yet handed to the kernel. */
+  get bufferedAmount(): number {
+    const socket = this._socket;
+    return this.outBytes + (socket === null ? 0 : socket.writableLength);
+  }
+
+  /**
+   * Sends a message: a string as text, bytes as binary. Returns whether the bytes went out, are waiting
+   * above the high-water mark, or were dropped. Throws a TypeError for other argument types (nothing is sent).
+   *
+   * @example
+   * ```ts
+   * if (ws.send(JSON.stringify(update)) === SendStatus.BACKPRESSURE) await once(ws, 'drain');
+   * ```
+   */
+  send(data: string | ArrayBufferView | ArrayBuffer, options?: { binary?: boolean; fin?: boolean }): SendStatus {
+    const bytes = toSendable(data);
+    if (this._readyState === WebSocket.CONNECTING) {
+      throw new WebSocketError(ErrorCode.INVALID_STATE, 'WebSocket is not open: readyState 0 (CONNECTING)');
+    }
+    const conn = this.conn;
+    if (conn === null || this._readyState !== WebSocket.OPEN) return SendStatus.DROPPED;
+    const size = typeof bytes === 'string' ? bytes.length : bytes.byteLength;
+    if (this.bufferedAmount + size > this.maxBuffered) {
+      if (this.dropPolicy) return SendStatus.DROPPED;
+      this.abort(new WebSocketError(SLOW_CONSUMER as never, 'outbound buffer exceeded maxBufferedAmount'));
+      return SendStatus.DROPPED;
+    }
+    conn.send(bytes, options?.binary, options?.fin ?? true);
+    return this.bufferedAmount > this.highWaterMark ? SendStatus.BACKPRESSURE : SendStatus.OK;
+  }
+
+  /** Sends a ping (payload ≤ 125 bytes). Throws on a bad payload; does nothing when not open. */
+  ping(data?: string | ArrayBufferView | ArrayBuffer): void {
+    const bytes = data === undefined ? undefined : toSendable(data);
+    if (this._readyState === WebSocket.CONNECTING) throw new WebSocketError(ErrorCode.INVALID_STATE, 'WebSocket is not open');
+    this.conn?.ping(bytes);
+  }
+
+  /** Sends a pong (payload ≤ 125 bytes). Throws on a bad payload; does nothing when not open. */
+  pong(data?: string | ArrayBufferView | ArrayBuffer): void {
+    const bytes = data === undefined ? undefined : toSendable(data);
+    if (this._readyState === WebSocket.CONNECTING) throw new WebSocketError(ErrorCode.INVALID_STATE, 'WebSocket is not open');
+    this.conn?.pong(bytes);
+  }
+
+  /**
+   * Starts the closing handshake. `code` is 1000 or 3000-4999; `reason` at most 123 bytes of UTF-8. Throws on
+   * bad arguments. While connecting, the attempt is aborted.
+   */
+  close(code?: number, reason?: string): void {
+    if (code !== undefined && (code !== 1000 && (!Number.isInteger(code) || code < 3000 || code > 4999))) {
+      // WHATWG: "If code is not 1000 and not in 3000-4999, throw InvalidAccessError". Library codes such as 1001
+      // are allowed through `closeWithCode` by the server itself.
+      if (!(Number.isInteger(code) && code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006)) {
+        invalidArgument(`invalid close code: ${String(code)}`);
+      }
+    }
+    if (this._readyState === WebSocket.CLOSED || this._readyState === WebSocket.CLOSING) return;
+    if (this._readyState === WebSocket.CONNECTING) {
+      this.abortHandshake?.(new WebSocketError(ErrorCode.HANDSHAKE, 'WebSocket was closed before the connection was established'));
+      return;
+    }
+    this.conn!.close(code, reason);
+    this.afterLocalClose();
+  }
+
+  /** Destroys the connection at once, without a closing handshake. */
+  terminate(): void {
+    if (this._readyState === WebSocket.CLOSED) return;
+    if (this._readyState === WebSocket.CONNECTING) {
+      this.abortHandshake?.(new WebSocketError(ErrorCode.HANDSHAKE, 'WebSocket was terminated before the connection was established'));
+      return;
+    }
+    this._readyState = WebSocket.CLOSING;
+    this._socket?.destroy();
+  }
+
+  /** Stops reading from the socket (inbound flow control). */
+  pause(): void {
+    this.userPaused = true;
+    this._socket?.pause();
+  }
+
+  /** Resumes reading after {@link pause}. */
+  resume(): void {
+    this.userPaused = false;
+    if (!this.inflatePaused) this._socket?.resume();
+  }
+
+  /** @internal Set by the client while its handshake is in progress. */
+  abortHandshake: ((error: WebSocketError) => void) | null = null;
+
+  /**
+   * @internal Takes over `socket` after a successful handshake. `head` holds bytes that arrived with the
+   * handshake and belong to the first frames.
+   */
+  _attach(socket: Socket, head: Buffer | null, options: AttachOptions): void {
+    this._socket = socket;
+    this.protocol = options.protocol;
+    this.extensions = options.extensions;
+    this.remoteAddress = socket.remoteAddress;
+    this.highWaterMark = options.sendHighWaterMark ?? DEFAULT_HIGH_WATER;
+    this.maxBuffered = options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED;
+    this.dropPolicy = options.backpressurePolicy === 'drop';
+    this.inboundHighWater = options.inboundHighWaterMark ?? DEFAULT_INBOUND_HIGH_WATER;
+    this.closeTimeoutMs = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.conn = new Connection(
+      {
+        role: options.role,
+        maxMessageSize: options.maxMessageSize,
+        maxFragments: options.maxFragments,
+        maxFrameSize: options.maxFrameSize,
+        codec: options.codec,
+        compressThreshold: options.compressThreshold,
+        randomFill: options.randomFill,
+      },
+      new ConnectionSink(this),
+    );
+    socket.setNoDelay(true);
+    socket.setTimeout(0);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onSocketClose);
+    // An 'error' listener is attached before anything else can happen: no socket error may escape.
+    socket.on('error', this.onSocketError);
+    this._readyState = WebSocket.OPEN;
+    this.lastSeen = performance.now();
+    this.heartbeat = options.heartbeat;
+    this.heartbeat?.add(this);
+    this.emit('open');
+    if (head !== null && head.length > 0 && this.conn.state !== ConnectionState.CLOSED) this.onData(head);
+    if (socket.readableFlowing === null && !this.userPaused) socket.resume();
+  }
+
+  // ---------------------------------------------------------------------------- Connection events (sans-I/O)
+
+  /** @internal Queues bytes for the batched write at the end of this tick. */
+  _write(data: Uint8Array): void {
+    this.out.push(data as Buffer);
+    this.outBytes += data.byteLength;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(flushSoon, this);
+    }
+  }
+
+  /** @internal The WebSocket-level end: both close frames exchanged, or the connection failed. */
+  _closed(code: number, reason: string, error: WebSocketError | null): void {
+    this.closeInfo = { code, reason, error };
+    this._readyState = WebSocket.CLOSING;
+    this.heartbeat?.delete(this);
+    if (error !== null && this.listenerCount('error') > 0) this.emit('error', error);
+    this.flush();
+    const socket = this._socket;
+    if (socket === null) return;
+    if (this.conn!.connectionRole === 'server' || error !== null) {
+      // RFC 6455 §7.1.1: "the server ... SHOULD close the underlying TCP connection first". After a failure the
+      // client closes too.
+      socket.end();
+    }
+    // Whoever waits on the other side, the socket is destroyed by the close timeout at the latest.
+    this.armCloseTimer();
+  }
+
+  /** @internal Held input was processed: resume reading. */
+  _drained(): void {
+    if (this.inflatePaused) {
+      this.inflatePaused = false;
+      if (!this.userPaused) this._socket?.resume();
+    }
+  }
+
+  /** @internal Heartbeat: ping an idle peer. */
+  heartbeatPing(): void {
+    this.conn?.ping();
+  }
+
+  /** @internal Heartbeat: the pong never came. */
+  heartbeatTimeout(): void {
+    this.abort(new WebSocketError(ErrorCode.PROTOCOL, 'no pong within pongTimeout'));
+  }
+
+  // ------------------------------------------------------------------------------------------- socket events
+
+  private onData = (chunk: Buffer): void => {
+    // Any inbound byte proves the peer alive.
+    this.lastSeen = performance.now();
+    this.pingSentAt = 0;
+    const conn = this.conn!;
+    conn.receive(chunk);
+    if (conn.pendingInputBytes > this.inboundHighWater && !this.inflatePaused) {
+      this.inflatePaused = true;
+      this._socket?.pause();
+    }
+  };
+
+  private onEnd = (): void => {
+    // The peer half-closed. Finish our side; a connection still open ends abnormally (1006).
+    this.conn?.receiveEof();
+    this._socket?.end();
+  };
+
+  private onSocketError = (error: Error): void => {
+    // Reported through 'close' (1006); 'error' only when somebody listens, so it can never crash the process.
+    if (this.closeInfo === null) {
+      this.closeInfo = { code: CloseCode.ABNORMAL, reason: '', error: null };
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    }
+    this._socket?.destroy();
+  };
+
+  private onSocketClose = (): void => {
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    this.heartbeat?.delete(this);
+    this.conn?.receiveEof();
+    this._readyState = WebSocket.CLOSED;
+    this.out = [];
+    this.outBytes = 0;
+    if (this.closeEmitted) return;
+    this.closeEmitted = true;
+    // The code is the peer's (1005 when its close frame had none), the one we failed the connection with, or
+    // 1006 when TCP ended without a close frame. Clean means both close frames were exchanged.
+    const info = this.closeInfo ?? { code: CloseCode.ABNORMAL, reason: '', error: null };
+    const wasClean = this.conn !== null && this.conn.closeSent && this.conn.closeReceived;
+    this.emit('close', info.code, info.reason, wasClean);
+  };
+
+  /** Terminates after a local policy decision (slow consumer, missed pong). */
+  private abort(error: WebSocketError): void {
+    if (this.closeInfo === null) this.closeInfo = { code: CloseCode.ABNORMAL, reason: '', error };
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    this._readyState = WebSocket.CLOSING;
+    this._socket?.destroy();
+  }
+
+  private afterLocalClose(): void {
+    if (this._readyState === WebSocket.OPEN) this._readyState = WebSocket.CLOSING;
+    this.armCloseTimer();
+  }
+
+  private armCloseTimer(): void {
+    if (this.closeTimer !== null || this._socket === null) return;
+    this.closeTimer = setTimeout(destroyOnTimeout, this.closeTimeoutMs, this);
+    this.closeTimer.unref();
+  }
+
+  /** @internal Writes everything batched this tick with as few syscalls as possible. */
+  flush(): void {
+    this.flushScheduled = false;
+    const socket = this._socket;
+    const out = this.out;
+    if (out.length === 0 || socket === null) return;
+    this.out = [];
+    const bytes = this.outBytes;
+    this.outBytes = 0;
+    if (socket.destroyed) return;
+    if (out.length === 1) {
+      socket.write(out[0]!);
+    } else if (bytes <= MERGE_LIMIT) {
+      socket.write(Buffer.concat(out, bytes));
+    } else {
+      socket.cork();
+      for (const chunk of out) socket.write(chunk);
+      socket.uncork();
+    }
+  }
+}
+
+/** Routes a Connection's events to its WebSocket: one small object per connection, no closures. */
+class ConnectionSink implements ConnectionEvents {
+  constructor(private readonly ws: WebSocket) {}
+  write(data: Uint8Array): void {
+    this.ws._write(data);
+  }
+  message(data: Buffer, isBinary: boolean): void {
+    this.ws.emit('message', data, isBinary);
+  }
+  ping(data: Buffer): void {
+    this.ws.emit('ping', data);
+  }
+  pong(data: Buffer): void {
+    this.ws.pingSentAt = 0;
+    this.ws.emit('pong', data);
+  }
+  closed(code: number, reason: string, error: WebSocketError | null): void {
+    this.ws._closed(code, reason, error);
+  }
+  drained(): void {
+    this.ws._drained();
+  }
+}
+
+function flushSoon(ws: WebSocket): void {
+  ws.flush();
+}
+
+function destroyOnTimeout(ws: WebSocket): void {
+  ws._socket?.destroy();
+}
+
+/** Validates a payload for `send`/`ping`/`pong` (TypeError for anything else: no uninitialised bytes go out). */
+function toSendable(data: unknown): string | Uint8Array {
+  if (typeof data === 'string') return data;
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new TypeError('data must be a string, an ArrayBuffer or an ArrayBufferView');
+}
+
+export { CloseEvent, ErrorEvent, MessageEvent, OpenEvent };
