@@ -25,8 +25,12 @@ export const ErrorCode = {
   HANDSHAKE: 'VOLLEY_ERR_HANDSHAKE',
   /** An argument given by the caller was invalid (thrown synchronously, nothing sent). */
   INVALID_ARGUMENT: 'VOLLEY_ERR_INVALID_ARGUMENT',
-  /** The operation is not allowed in the connection's current state (for example sending after close). */
+  /** The operation is not allowed in the connection's current state (for example sending while connecting). */
   INVALID_STATE: 'VOLLEY_ERR_INVALID_STATE',
+  /** The outbound buffer passed `maxBufferedAmount` under the `'close'` policy: the connection was terminated. */
+  SLOW_CONSUMER: 'VOLLEY_ERR_SLOW_CONSUMER',
+  /** The peer did not answer a heartbeat ping within `pongTimeout`: the connection was terminated. */
+  HEARTBEAT_TIMEOUT: 'VOLLEY_ERR_HEARTBEAT_TIMEOUT',
 } as const;
 
 /** One of the stable error codes. */

@@ -211,7 +211,7 @@ describe('parse time on the published ReDoS inputs', () => {
     for (const n of [1024, 4096, 16384, 65536]) assert.equal(parseTokenList(poc(n)), null);
     const small = bestTime(parseTokenList, poc(4096));
     const large = bestTime(parseTokenList, poc(65536));
-    assert.ok(large < 10, `64k spaces took ${large} ms`);
+    assert.ok(large < 100, `64k spaces took ${large} ms (a quadratic parser takes seconds)`);
     assert.ok(large < 20 * small + 5, `4k: ${small} ms, 64k: ${large} ms`);
   });
 
@@ -226,7 +226,7 @@ describe('parse time on the published ReDoS inputs', () => {
     for (const n of [1024, 4096, 16384, 65536]) assert.equal(parseExtensions(poc(n)), null);
     const small = bestTime(parseExtensions, poc(4096));
     const large = bestTime(parseExtensions, poc(65536));
-    assert.ok(large < 10, `64k took ${large} ms`);
+    assert.ok(large < 100, `64k took ${large} ms (an exponential parser never finishes)`);
     assert.ok(large < 20 * small + 5, `4k: ${small} ms, 64k: ${large} ms`);
   });
 

@@ -95,8 +95,8 @@ export interface AttachOptions extends WebSocketBaseOptions {
   randomFill?: (buffer: Uint8Array) => void;
 }
 
-/** Error code reported when a slow consumer is dropped. */
-export const SLOW_CONSUMER = 'VOLLEY_ERR_SLOW_CONSUMER';
+/** Error code reported when a slow consumer is dropped (same as `ErrorCode.SLOW_CONSUMER`). */
+export const SLOW_CONSUMER = ErrorCode.SLOW_CONSUMER;
 
 const DEFAULT_HIGH_WATER = 64 * 1024;
 const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024;
@@ -202,7 +202,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     const size = typeof bytes === 'string' ? bytes.length : bytes.byteLength;
     if (this.bufferedAmount + size > this.maxBuffered) {
       if (this.dropPolicy) return SendStatus.DROPPED;
-      this.abort(new WebSocketError(SLOW_CONSUMER as never, 'outbound buffer exceeded maxBufferedAmount'));
+      this.abort(new WebSocketError(ErrorCode.SLOW_CONSUMER, 'outbound buffer exceeded maxBufferedAmount'));
       return SendStatus.DROPPED;
     }
     conn.send(bytes, options?.binary, options?.fin ?? true);
@@ -301,6 +301,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onSocketClose);
+    socket.on('drain', this.onDrain);
     // An 'error' listener is attached before anything else can happen: no socket error may escape.
     socket.on('error', this.onSocketError);
     this._readyState = WebSocket.OPEN;
@@ -357,7 +358,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /** @internal Heartbeat: the pong never came. */
   heartbeatTimeout(): void {
-    this.abort(new WebSocketError(ErrorCode.PROTOCOL, 'no pong within pongTimeout'));
+    this.abort(new WebSocketError(ErrorCode.HEARTBEAT_TIMEOUT, 'no pong within pongTimeout'));
   }
 
   // ------------------------------------------------------------------------------------------- socket events
@@ -372,6 +373,10 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
       this.inflatePaused = true;
       this._socket?.pause();
     }
+  };
+
+  private onDrain = (): void => {
+    if (this.outBytes === 0) this.emit('drain');
   };
 
   private onEnd = (): void => {
