@@ -137,6 +137,9 @@ export class WebSocketServer extends EventEmitter {
   private readonly ownsServer: boolean;
   private connections = 0;
   private closing = false;
+  private closed = false;
+  /** Sockets whose handshake waits on an async verifyClient. */
+  private readonly pending = new Set<Socket>();
   private detach: (() => void) | null = null;
 
   constructor(options: WebSocketServerOptions, callback?: () => void) {
@@ -149,13 +152,23 @@ export class WebSocketServer extends EventEmitter {
     this.deflate = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
     this.heartbeat = options.heartbeat === false ? null : new Heartbeat(options.heartbeat ?? {});
     this.allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins.map(normalizeOrigin)) : null;
+    for (const origin of this.allowedOrigins ?? []) {
+      if (origin.startsWith('invalid:')) invalidArgument(`allowedOrigins: ${origin.slice(8)} is not an origin (scheme://host[:port])`);
+    }
     for (const name of ['maxConnections', 'maxConnectionsPerIp'] as const) {
       const value = options[name];
       if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) invalidArgument(`${name} must be a non-negative integer`);
     }
 
     if (options.port !== undefined) {
-      const server = createServer({ maxHeaderSize: options.maxHeaderSize ?? 16 * 1024 }, refuseHttp);
+      const server = createServer(
+        {
+          maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+          // Node checks headersTimeout only this often (30 s by default): check often enough to honour it.
+          connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(this.handshakeTimeout / 4))),
+        },
+        refuseHttp,
+      );
       // Slow handshakes (slowloris before the upgrade) are cut by Node's own header timeout.
       server.headersTimeout = this.handshakeTimeout;
       server.requestTimeout = this.handshakeTimeout;
@@ -169,10 +182,17 @@ export class WebSocketServer extends EventEmitter {
     }
     if (this.server !== null) {
       const server = this.server;
+      const attached = attachedServers(server);
+      attached.add(this);
       const onUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer) => {
         if (!this.matchesPath(req)) {
-          // Another upgrade handler may own this path; answer only when nobody else listens.
-          if (server.listenerCount('upgrade') === 1) rejectSocket(socket, 400, 'Unexpected path');
+          // Another upgrade handler may own this path. When every listener is a WebSocketServer and all of them
+          // declined, nobody will answer: refuse instead of leaving the socket open forever.
+          const declined = (declines.get(socket) ?? 0) + 1;
+          declines.set(socket, declined);
+          if (declined >= attached.size && server.listenerCount('upgrade') === attached.size) {
+            rejectSocket(socket, 400, 'Unexpected path');
+          }
           return;
         }
         this.handleUpgrade(req, socket, head, (ws) => this.emit('connection', ws, req));
@@ -183,6 +203,7 @@ export class WebSocketServer extends EventEmitter {
       server.on('listening', onListening);
       server.on('error', onError);
       this.detach = () => {
+        attached.delete(this);
         server.removeListener('upgrade', onUpgrade);
         server.removeListener('listening', onListening);
         server.removeListener('error', onError);
@@ -204,6 +225,9 @@ export class WebSocketServer extends EventEmitter {
     // First thing: no error from this socket may ever escape (CVE-2022-41940 class).
     socket.on('error', destroySocket);
     if (this.closing) return rejectSocket(socket, 503, 'Server is shutting down');
+    // This is only reached from an 'upgrade' event, so a missing Upgrade header was dropped by Node
+    // (maxHeadersCount, CVE-2024-37890): the request is malformed, not a plain HTTP request.
+    if (req.headers.upgrade === undefined) return rejectSocket(socket, 400, 'Invalid Upgrade header');
 
     const checked = validateUpgradeRequest({ method: req.method ?? '', httpVersion: req.httpVersion, headers: req.headers });
     if (!checked.ok) return rejectSocket(socket, checked.status, checked.message, checked.headers);
@@ -211,18 +235,18 @@ export class WebSocketServer extends EventEmitter {
     if (this.allowedOrigins !== null && checked.origin !== undefined && !this.allowedOrigins.has(normalizeOrigin(checked.origin))) {
       return rejectSocket(socket, 403, 'Origin not allowed');
     }
-    const { maxConnections = 0, maxConnectionsPerIp = 0 } = this.options;
-    if (maxConnections > 0 && this.connections >= maxConnections) {
-      return rejectSocket(socket, 503, 'Too many connections', { 'Retry-After': '5' });
-    }
     const ip = socket.remoteAddress ?? '';
-    if (maxConnectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= maxConnectionsPerIp) {
-      return rejectSocket(socket, 429, 'Too many connections from this address', { 'Retry-After': '5' });
-    }
+    const refusal = this.admissionRefusal(ip);
+    if (refusal !== null) return rejectSocket(socket, refusal.status, refusal.message, { 'Retry-After': '5' });
 
     let protocol = '';
     if (checked.protocols.length > 0) {
-      const chosen = this.options.handleProtocols ? this.options.handleProtocols(checked.protocols, req) : checked.protocols[0]!;
+      let chosen: string | false;
+      try {
+        chosen = this.options.handleProtocols ? this.options.handleProtocols(checked.protocols, req) : checked.protocols[0]!;
+      } catch {
+        return rejectSocket(socket, 500, 'Internal Server Error');
+      }
       if (chosen !== false) {
         if (!checked.protocols.includes(chosen)) return rejectSocket(socket, 500, 'Internal Server Error');
         protocol = chosen;
@@ -231,7 +255,16 @@ export class WebSocketServer extends EventEmitter {
     const negotiated = this.deflate !== null ? negotiateDeflate(checked.extensions, this.deflate) : null;
 
     const complete = (): void => {
-      if (socket.destroyed || !socket.writable) return;
+      this.pending.delete(socket);
+      // The peer may have gone (or half-closed) while an async verifyClient ran.
+      if (socket.destroyed || !socket.writable || !socket.readable || socket.readableEnded) {
+        socket.destroy();
+        return;
+      }
+      if (this.closing) return rejectSocket(socket, 503, 'Server is shutting down');
+      // Admission is checked again: other handshakes may have completed while this one was verified.
+      const late = this.admissionRefusal(ip);
+      if (late !== null) return rejectSocket(socket, late.status, late.message, { 'Retry-After': '5' });
       let codec: MessageCodec | null = null;
       if (negotiated !== null) codec = createDeflateCodec(negotiated.params, 'server', this.deflate!);
       socket.write(
@@ -249,9 +282,20 @@ export class WebSocketServer extends EventEmitter {
     } catch {
       return rejectSocket(socket, 500, 'Internal Server Error');
     }
+    const settle = (value: boolean | Rejection): void => {
+      if (socket.destroyed) return void this.pending.delete(socket);
+      if (value === true) return complete();
+      this.pending.delete(socket);
+      if (value === false) return rejectSocket(socket, 401, 'Unauthorized');
+      rejectSocket(socket, value.code, value.message ?? '', value.headers);
+    };
     if (!(verdict instanceof Promise)) return settle(verdict);
 
-    const timer = setTimeout(() => socket.destroy(), this.handshakeTimeout);
+    this.pending.add(socket);
+    const timer = setTimeout(() => {
+      this.pending.delete(socket);
+      socket.destroy();
+    }, this.handshakeTimeout);
     timer.unref();
     verdict.then(
       (value) => {
@@ -260,16 +304,20 @@ export class WebSocketServer extends EventEmitter {
       },
       () => {
         clearTimeout(timer);
+        this.pending.delete(socket);
         rejectSocket(socket, 500, 'Internal Server Error');
       },
     );
+  }
 
-    function settle(value: boolean | Rejection): void {
-      if (socket.destroyed) return;
-      if (value === true) return complete();
-      if (value === false) return rejectSocket(socket, 401, 'Unauthorized');
-      rejectSocket(socket, value.code, value.message ?? '', value.headers);
+  /** Why a new connection from `ip` must be refused now, or null. */
+  private admissionRefusal(ip: string): { status: number; message: string } | null {
+    const { maxConnections = 0, maxConnectionsPerIp = 0 } = this.options;
+    if (maxConnections > 0 && this.connections >= maxConnections) return { status: 503, message: 'Too many connections' };
+    if (maxConnectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= maxConnectionsPerIp) {
+      return { status: 429, message: 'Too many connections from this address' };
     }
+    return null;
   }
 
   /**
@@ -277,13 +325,21 @@ export class WebSocketServer extends EventEmitter {
    * `callback` runs once every client is gone.
    */
   close(callback?: (error?: Error) => void): void {
+    if (this.closed) {
+      if (callback) process.nextTick(callback);
+      return;
+    }
     if (this.closing) {
       if (callback) this.once('close', () => callback());
       return;
     }
     this.closing = true;
     this.detach?.();
+    // Handshakes still waiting on verifyClient will not complete now.
+    for (const socket of this.pending) socket.destroy();
+    this.pending.clear();
     const finish = () => {
+      this.closed = true;
       this.emit('close');
       callback?.();
     };
@@ -350,6 +406,7 @@ function refuseHttp(_req: IncomingMessage, res: ServerResponse): void {
     'Content-Length': Buffer.byteLength(body),
     Upgrade: 'websocket',
     'Sec-WebSocket-Version': '13',
+    Connection: 'close',
   });
   res.end(body);
 }
@@ -371,16 +428,34 @@ function isSecure(socket: Socket): boolean {
   return (socket as Socket & { encrypted?: boolean }).encrypted === true;
 }
 
-/** Serialized origin for comparison: lower-case scheme and host, default ports dropped. */
+/**
+ * Serialized origin for comparison: lower-case scheme and host, default ports dropped. A value that is not a
+ * serialized origin (userinfo, path, query, fragment) never matches an allowlist entry.
+ */
 export function normalizeOrigin(origin: string): string {
   const lower = origin.trim().toLowerCase();
   if (lower === 'null') return 'null';
   try {
     const url = new URL(lower);
-    return `${url.protocol}//${url.host}`;
+    const serialized = `${url.protocol}//${url.host}`;
+    if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '' || lower.endsWith('/') || url.pathname !== '/') {
+      return `invalid:${lower}`;
+    }
+    return serialized;
   } catch {
-    return lower;
+    return `invalid:${lower}`;
   }
+}
+
+/** WebSocketServers attached to each HTTP server, to tell when every one of them declined a socket. */
+const attachedByServer = new WeakMap<object, Set<WebSocketServer>>();
+/** How many attached WebSocketServers declined each socket (path mismatch). */
+const declines = new WeakMap<Socket, number>();
+
+function attachedServers(server: object): Set<WebSocketServer> {
+  let set = attachedByServer.get(server);
+  if (set === undefined) attachedByServer.set(server, (set = new Set()));
+  return set;
 }
 
 /** Accept key helper re-exported for tests and custom servers. */

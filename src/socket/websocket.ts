@@ -56,8 +56,8 @@ export interface WebSocketBaseOptions {
   sendHighWaterMark?: number;
   /**
    * Outbound bytes a connection may hold before the `backpressurePolicy` applies (a slow consumer never grows
-   * memory without bound).
-   * @default 16 MiB
+   * memory without bound). Above `maxMessageSize`, so a few maximal messages sent in one tick never trip it.
+   * @default 64 MiB
    */
   maxBufferedAmount?: number;
   /**
@@ -99,7 +99,7 @@ export interface AttachOptions extends WebSocketBaseOptions {
 export const SLOW_CONSUMER = ErrorCode.SLOW_CONSUMER;
 
 const DEFAULT_HIGH_WATER = 64 * 1024;
-const DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024;
+const DEFAULT_MAX_BUFFERED = 64 * 1024 * 1024;
 const DEFAULT_INBOUND_HIGH_WATER = 1024 * 1024;
 const DEFAULT_CLOSE_TIMEOUT = 10_000;
 /** Batches up to this size are merged into one buffer before writing. */
@@ -309,7 +309,9 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     this.heartbeat = options.heartbeat;
     this.heartbeat?.add(this);
     this.emit('open');
-    if (head !== null && head.length > 0 && this.conn.state !== ConnectionState.CLOSED) this.onData(head);
+    // Bytes that came with the handshake are parsed on the next tick, once the server has handed this socket to
+    // its 'connection' listeners (and before any later read, which arrives in the I/O phase).
+    if (head !== null && head.length > 0) process.nextTick(parseHead, this, head);
     if (socket.readableFlowing === null && !this.userPaused) socket.resume();
   }
 
@@ -362,6 +364,11 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   }
 
   // ------------------------------------------------------------------------------------------- socket events
+
+  /** @internal */
+  _receive(chunk: Buffer): void {
+    if (this.conn !== null && this.conn.state !== ConnectionState.CLOSED) this.onData(chunk);
+  }
 
   private onData = (chunk: Buffer): void => {
     // Any inbound byte proves the peer alive.
@@ -474,6 +481,10 @@ class ConnectionSink implements ConnectionEvents {
   drained(): void {
     this.ws._drained();
   }
+}
+
+function parseHead(ws: WebSocket, head: Buffer): void {
+  ws._receive(head);
 }
 
 function flushSoon(ws: WebSocket): void {
