@@ -469,3 +469,43 @@ describe('construction', () => {
     assert.throws(() => harness({ maxFragments: 1.5 }), /maxFragments/);
   });
 });
+
+describe('regressions', () => {
+  test('keeps held input in order when a second compressed message starts inside a held chunk (Autobahn 12.5.17)', () => {
+    const codec = fakeCodec(true);
+    const h = harness({ codec });
+    h.conn.receive(clientFrame(1, compressed('first message'), { rsv1: true }));
+    h.conn.receive(Buffer.concat([clientFrame(1, compressed('second message'), { rsv1: true }), clientFrame(1, 'third')]));
+    h.conn.receive(clientFrame(1, 'fourth'));
+    codec.flushAll();
+    codec.flushAll();
+    assert.deepEqual(h.events, [
+      ['message', 'first message', false],
+      ['message', 'second message', false],
+      ['message', 'third', false],
+      ['message', 'fourth', false],
+    ]);
+  });
+
+  test('sends a message still being compressed before answering the peer close (Autobahn 7.1.1 with deflate)', () => {
+    const codec = fakeCodec(true);
+    const h = harness({ codec, compressThreshold: 0 });
+    h.conn.send('echo of the last message');
+    h.conn.receive(clientFrame(8, Buffer.from([0x03, 0xe8])));
+    assert.deepEqual(h.events, [], 'not closed while the message waits for the compressor');
+    codec.flushAll();
+    const out = Buffer.concat(h.written);
+    assert.equal(out[0], 0xc1, 'the compressed message goes first');
+    assert.ok(out.toString('hex').endsWith('880203e8'), 'then the echoed close');
+    assert.deepEqual(h.events, [['closed', 1000, '', null]]);
+  });
+
+  test('ignores input after the peer close while the compressor finishes', () => {
+    const codec = fakeCodec(true);
+    const h = harness({ codec, compressThreshold: 0 });
+    h.conn.send('pending');
+    h.conn.receive(Buffer.concat([clientFrame(8, Buffer.from([0x03, 0xe8])), clientFrame(9, 'late')]));
+    codec.flushAll();
+    assert.deepEqual(h.events, [['closed', 1000, '', null]]);
+  });
+});

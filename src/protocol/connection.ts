@@ -151,6 +151,8 @@ export class Connection {
   private _closeReceived = false;
   /** Our close frame, waiting behind a pending compression (not yet on the wire). */
   private closeQueued: Buffer | null = null;
+  /** The peer's close, received while our queued messages still waited for the compressor. */
+  private peerClose: { code: number; reason: string } | null = null;
 
   private readonly role: Role;
   private readonly isServer: boolean;
@@ -223,7 +225,7 @@ export class Connection {
    * so the caller must hand over ownership of `chunk`.
    */
   receive(chunk: Buffer): void {
-    if (this._state === ConnectionState.CLOSED) return;
+    if (this._state === ConnectionState.CLOSED || this._closeReceived) return;
     if (this.inflating || this.pending.length > 0) {
       this.hold(chunk);
       return;
@@ -242,14 +244,17 @@ export class Connection {
    */
   receiveEof(): void {
     if (this._state === ConnectionState.CLOSED) return;
-    this.resetReceive();
-    this.setState(ConnectionState.CLOSED);
-    this.codec?.close();
-    this.events.closed(CloseCode.ABNORMAL, '', null);
+    const peer = this.peerClose;
+    this.finish(peer?.code ?? CloseCode.ABNORMAL, peer?.reason ?? '', null);
   }
 
   private hold(chunk: Buffer): void {
     this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  private holdFront(chunk: Buffer): void {
+    this.pending.unshift(chunk);
     this.pendingBytes += chunk.length;
   }
 
@@ -258,7 +263,7 @@ export class Connection {
     let pos = 0;
     const end = chunk.length;
     while (pos < end) {
-      if (this._state === ConnectionState.CLOSED) return;
+      if (this._state === ConnectionState.CLOSED || this._closeReceived) return;
       if (this.parseState === READ_HEADER) {
         pos = this.readHeader(chunk, pos);
         if (pos < 0) return; // failed
@@ -271,7 +276,8 @@ export class Connection {
       pos += take;
       if (!this.consumePayload(view)) return;
       if (this.inflating) {
-        if (pos < end) this.hold(chunk.subarray(pos));
+        // The rest of this chunk precedes anything held already (it may come from the front of the queue).
+        if (pos < end) this.holdFront(chunk.subarray(pos));
         return;
       }
     }
@@ -529,14 +535,18 @@ export class Connection {
       reason = reasonBytes.toString('utf8');
     }
     this._closeReceived = true;
-    if (this.closeQueued !== null) {
-      // Our own close was waiting behind a compression: it answers the peer's now.
-      this.sendCloseFrame(this.closeQueued);
-    } else if (!this._closeSent) {
-      // §5.5.1: "the endpoint MUST send a Close frame in response ... typically echoing the status code it received".
-      const echo = code === CloseCode.NO_STATUS ? EMPTY : payload.subarray(0, 2);
-      this.sendCloseFrame(echo);
+    // §5.5.1: "the endpoint MUST send a Close frame in response ... typically echoing the status code it received".
+    const echo = code === CloseCode.NO_STATUS ? EMPTY : Buffer.from(payload.subarray(0, 2));
+    if (this.compressing || this.sendQueue.length > 0) {
+      // Messages send() accepted still wait for the compressor: they go out first, then the close, then the end.
+      if (this.closeQueued === null && !this._closeSent) this.closeQueued = echo;
+      if (this._state === ConnectionState.OPEN) this.setState(ConnectionState.CLOSING);
+      this.peerClose = { code, reason };
+      this.resetReceive();
+      return false;
     }
+    if (this.closeQueued !== null) this.sendCloseFrame(this.closeQueued);
+    else if (!this._closeSent) this.sendCloseFrame(echo);
     this.finish(code, reason, null);
     return false;
   }
@@ -711,7 +721,9 @@ export class Connection {
       if (item.control) this.sendControl(item.opcode, item.data);
       else this.sendData(item.data, item.opcode & 0x0f, (item.opcode & 0x80) !== 0);
     }
-    if (!this.compressing && this.closeQueued !== null) this.sendCloseFrame(this.closeQueued);
+    if (this.compressing) return;
+    if (this.closeQueued !== null) this.sendCloseFrame(this.closeQueued);
+    if (this.peerClose !== null) this.finish(this.peerClose.code, this.peerClose.reason, null);
   }
 
   /** Writes a message as one frame, or as several of at most `maxFrameSize` bytes. */
