@@ -43,7 +43,10 @@ export interface Publication {
 export interface HistoryOptions {
   /** Keep at most this many publications (oldest dropped first). */
   readonly size: number;
-  /** Drop publications older than this, in ms; and forget the whole stream after this long without publications. */
+  /**
+   * Drop publications older than this, in ms. The stream itself (epoch and newest offset) is kept longer, for a
+   * store-defined time after its last publication expired, so recovery after a quiet period sees no false gap.
+   */
   readonly ttlMs: number;
 }
 

@@ -11,7 +11,10 @@
 
 import type { ClientInfo } from './engine.js';
 
-/** Subprotocol names, in order of preference when a client offers several. */
+/** Version of this protocol; the subprotocol names carry it. */
+export const PROTOCOL_VERSION = 1;
+
+/** Subprotocol names. When a client offers both, the first in the client's order is chosen. */
 export const SUBPROTOCOL_JSON = 'volley.v1.json';
 export const SUBPROTOCOL_MSGPACK = 'volley.v1.msgpack';
 /** The encodings a transport can carry. */
@@ -19,6 +22,7 @@ export type Encoding = 'json' | 'msgpack';
 
 /** A stream position as the client keeps it, per channel. */
 export interface WirePosition {
+  /** At most 64 printable ASCII characters; `''` in channels without history. */
   readonly epoch: string;
   readonly offset: number;
 }
@@ -150,6 +154,14 @@ export interface PresenceResult {
   readonly members?: readonly ClientInfo[];
 }
 
+export interface RpcResult {
+  readonly data: unknown;
+}
+
+export interface RefreshResult {
+  readonly expiresAt?: number;
+}
+
 export interface HistoryResult {
   readonly epoch: string;
   readonly offset: number;
@@ -210,7 +222,11 @@ export interface LeavePush {
   readonly info: ClientInfo;
 }
 
-/** Recovery was impossible: publications `fromOffset`..`toOffset` (inclusive) of `channel` are lost to this client. */
+/**
+ * Recovery was impossible: publications `fromOffset`..`toOffset` (inclusive) of `channel` are lost to this client.
+ * With `epochChanged` the range is in the new epoch and may be empty (`1..0`): the old stream is gone, and
+ * everything still kept of the new one is replayed.
+ */
 export interface GapPush {
   readonly type: 'gap';
   readonly channel: string;
