@@ -1,0 +1,541 @@
+/**
+ * The hub: the composition root of the realtime domain. It owns the sessions of this node, which of them are
+ * subscribed where, and the publish pipeline (history append → broker fan-out, in order per channel). Engines
+ * and transports plug in through small interfaces (`engine.ts`, `transport.ts`); nothing here knows about
+ * sockets, HTTP or a particular database.
+ *
+ * @module
+ */
+
+import { EventEmitter } from 'node:events';
+import { invalidArgument } from '../protocol/errors.js';
+import type { Capabilities } from './capabilities.js';
+import { encodeOnce } from './codec.js';
+import type { AuthError, TokenVerifier } from './auth.js';
+import type { Broker, ClientInfo, HistoryPage, HistoryQuery, HistoryStore, Publication, PresenceStore } from './engine.js';
+import { DisconnectError, HubError } from './errors.js';
+import { noopMetrics, type HubMetrics } from './metrics.js';
+import { Namespaces, type NamespaceOptions, type NamespacesConfig } from './namespaces.js';
+import { RateLimiter, ViolationTracker, type RateLimitOptions } from './rate-limit.js';
+import { publicationPush, Session, SessionState, toWirePublication } from './session.js';
+import type { ConnectionRequest, Transport } from './transport.js';
+import { DEFAULT_COMMAND_LIMITS, type CommandLimits } from './validate.js';
+import { DisconnectCode, HubErrorCode, type Command, type GapPush, type PublishResult, type SubscribeResult, type WirePosition } from './wire.js';
+
+/** A pino-compatible logger (only the methods the hub calls). */
+export interface HubLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const silentLogger: HubLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Application hooks: accept, refuse (throw a `HubError` or `DisconnectError`) or transform. */
+export interface HubHooks {
+  /** A client sent its connect command (after token verification). May change the user id or info. */
+  onConnect?(ctx: {
+    clientId: string;
+    userId: string;
+    transport: string;
+    request: ConnectionRequest;
+    info: unknown;
+  }): void | { userId?: string; info?: unknown } | Promise<void | { userId?: string; info?: unknown }>;
+  /** A client asks to subscribe. */
+  onSubscribe?(ctx: { clientId: string; userId: string; channel: string; presenceData: unknown }): void | Promise<void>;
+  /** A client publishes. Return `{ data }` to replace the payload. */
+  onPublish?(ctx: { clientId: string; userId: string; channel: string; data: unknown }): void | { data: unknown } | Promise<void | { data: unknown }>;
+  /** A client calls `rpc(method, data)`; the return value is the reply's `data`. */
+  onRpc?(ctx: { clientId: string; userId: string; method: string; data: unknown }): unknown;
+  /** A session ended. */
+  onDisconnect?(ctx: { clientId: string; userId: string; code: number; reason: string }): void;
+}
+
+/** Hub-wide limits. */
+export interface HubLimits {
+  /** @default 128 */
+  maxSubscriptionsPerConnection: number;
+  /** A connection that has not sent `connect` within this many ms is closed (4003). @default 10000 */
+  connectTimeoutMs: number;
+  /** Advertised to clients; fallback transports expect a `ping` command this often. @default 25000 */
+  pingIntervalMs: number;
+  /** What to do when a client's outbound queue is full. @default 'disconnect' */
+  slowConsumerPolicy: 'disconnect' | 'drop';
+  /** Idempotency keys are remembered this long, in ms. @default 120000 */
+  dedupeWindowMs: number;
+  /** Presence entries expire after this long unless refreshed (the hub refreshes at a third of it). @default 60000 */
+  presenceTtlMs: number;
+  /** Command validation limits. */
+  commands: CommandLimits;
+}
+
+/** The defaults of {@link HubLimits}. */
+export const DEFAULT_HUB_LIMITS: Readonly<HubLimits> = Object.freeze({
+  maxSubscriptionsPerConnection: 128,
+  connectTimeoutMs: 10_000,
+  pingIntervalMs: 25_000,
+  slowConsumerPolicy: 'disconnect',
+  dedupeWindowMs: 120_000,
+  presenceTtlMs: 60_000,
+  commands: DEFAULT_COMMAND_LIMITS,
+});
+
+/** Options of a {@link Hub}. */
+export interface HubOptions {
+  broker: Broker;
+  history: HistoryStore;
+  presence: PresenceStore;
+  /** Namespace settings. */
+  namespaces?: NamespacesConfig;
+  /** Verifies connect tokens; without one, only anonymous connections are possible. */
+  verifier?: TokenVerifier | null;
+  /**
+   * Accept connections without a token (user id `''`).
+   * @default false
+   */
+  allowAnonymous?: boolean;
+  hooks?: HubHooks;
+  /** Token buckets per connection, user, IP and channel. */
+  rateLimits?: RateLimitOptions;
+  limits?: Partial<HubLimits>;
+  metrics?: HubMetrics;
+  logger?: HubLogger;
+  /** Reported to clients in the connect reply. */
+  server?: { name: string; version: string };
+}
+
+/** What a token (or its absence) establishes about a connection. */
+export interface Identity {
+  userId: string;
+  capabilities: Capabilities | null;
+  expiresAt?: number;
+  info?: unknown;
+}
+
+/** A node's realtime hub. Transports hand it connections with {@link Hub.accept}. */
+export class Hub extends EventEmitter {
+  readonly namespaces: Namespaces;
+  readonly limits: Readonly<HubLimits>;
+  readonly commandLimits: CommandLimits;
+  readonly metrics: HubMetrics;
+  readonly logger: HubLogger;
+  readonly hooks: HubHooks;
+  readonly serverInfo: { name: string; version: string };
+  readonly historyStore: HistoryStore;
+  readonly presenceStore: PresenceStore;
+
+  private readonly broker: Broker;
+  private readonly verifier: TokenVerifier | null;
+  private readonly allowAnonymous: boolean;
+  private readonly limiter: RateLimiter;
+  private readonly violations = new ViolationTracker();
+  /** Sessions of this node by id. */
+  private readonly sessions = new Map<string, Session>();
+  /** Local subscribers of each channel. */
+  private readonly channels = new Map<string, Set<Session>>();
+  /** The broker subscription of each channel with local subscribers (awaited by every new subscriber). */
+  private readonly brokerSubscriptions = new Map<string, Promise<void>>();
+  /** Per-channel publish chains: publications of one channel go to the broker in offset order. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+  /** Idempotency results for channels without history (history stores dedupe themselves). */
+  private readonly dedupe = new Map<string, { result: PublishResult; at: number }>();
+  private readonly timer: NodeJS.Timeout;
+  private lastPresenceRefresh = Date.now();
+  private closing = false;
+
+  constructor(options: HubOptions) {
+    super();
+    this.broker = options.broker;
+    this.historyStore = options.history;
+    this.presenceStore = options.presence;
+    this.namespaces = new Namespaces(options.namespaces);
+    this.limits = Object.freeze({ ...DEFAULT_HUB_LIMITS, ...options.limits });
+    for (const key of ['maxSubscriptionsPerConnection', 'connectTimeoutMs', 'pingIntervalMs', 'dedupeWindowMs', 'presenceTtlMs'] as const) {
+      if (!Number.isSafeInteger(this.limits[key]) || this.limits[key] <= 0) invalidArgument(`limits.${key} must be a positive integer`);
+    }
+    if (this.limits.slowConsumerPolicy !== 'disconnect' && this.limits.slowConsumerPolicy !== 'drop') {
+      invalidArgument("limits.slowConsumerPolicy must be 'disconnect' or 'drop'");
+    }
+    this.commandLimits = this.limits.commands;
+    this.verifier = options.verifier ?? null;
+    this.allowAnonymous = options.allowAnonymous ?? false;
+    this.hooks = options.hooks ?? {};
+    this.metrics = options.metrics ?? noopMetrics;
+    this.logger = options.logger ?? silentLogger;
+    this.serverInfo = options.server ?? { name: 'volley', version: '0' };
+    this.limiter = new RateLimiter(options.rateLimits);
+    this.broker.setHandler({
+      publication: (channel, publication, epoch) => this.fanOut(channel, publication, epoch),
+      join: (channel, info) => this.fanOutPresence(channel, { type: 'join', channel, info }),
+      leave: (channel, info) => this.fanOutPresence(channel, { type: 'leave', channel, info }),
+    });
+    // One timer for every session: connect deadlines, token expiry, presence refresh, dedupe expiry.
+    this.timer = setInterval(() => this.sweep(), 1000);
+    this.timer.unref();
+  }
+
+  // ------------------------------------------------------------------------------------------- connections
+
+  /** Opens a session for a new transport connection. The transport then feeds it with `session.receive()`. */
+  accept(transport: Transport, request: ConnectionRequest): Session {
+    const session = new Session(this, transport, request);
+    if (this.closing) {
+      session.disconnect(DisconnectCode.SHUTDOWN, 'server shutting down', 1000);
+      return session;
+    }
+    this.sessions.set(session.id, session);
+    this.metrics.connectionOpened(transport.kind);
+    return session;
+  }
+
+  /** Number of open sessions on this node. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** A session of this node by client id. */
+  session(clientId: string): Session | undefined {
+    return this.sessions.get(clientId);
+  }
+
+  /** @internal Verifies a connect or refresh token. */
+  async authenticate(session: Session, token: string | undefined): Promise<Identity> {
+    if (token === undefined || token === '') {
+      if (this.allowAnonymous) return { userId: '', capabilities: null };
+      throw new DisconnectError(DisconnectCode.UNAUTHORIZED, 'a token is required');
+    }
+    if (this.verifier === null) throw new DisconnectError(DisconnectCode.UNAUTHORIZED, 'tokens are not accepted by this server');
+    try {
+      const verified = await this.verifier.verify(token);
+      return {
+        userId: verified.userId,
+        capabilities: verified.capabilities,
+        ...(verified.expiresAt !== undefined ? { expiresAt: verified.expiresAt } : {}),
+        ...(verified.info !== undefined ? { info: verified.info } : {}),
+      };
+    } catch (error) {
+      const code = (error as AuthError).code;
+      this.logger.info({ clientId: session.id, code, remoteAddress: session.request.remoteAddress }, 'token rejected');
+      if (code === 'token_expired') throw new DisconnectError(DisconnectCode.TOKEN_EXPIRED, 'token expired');
+      // The key set could not be fetched: not the client's fault, so it may retry.
+      if (code === 'auth_unavailable') throw new HubError(HubErrorCode.UNAVAILABLE, 'authentication is unavailable, retry later');
+      throw new DisconnectError(DisconnectCode.UNAUTHORIZED, 'invalid token');
+    }
+  }
+
+  /** @internal */
+  sessionConnected(session: Session): void {
+    this.emit('connect', session);
+  }
+
+  /** @internal */
+  sessionClosed(session: Session, code: number, reason: string): void {
+    if (!this.sessions.delete(session.id)) return;
+    this.violations.forget(session.id);
+    this.limiter.forget('connection', session.id);
+    this.metrics.connectionClosed(session.transport.kind);
+    try {
+      this.hooks.onDisconnect?.({ clientId: session.id, userId: session.userId, code, reason });
+    } catch (error) {
+      this.logger.error({ err: error }, 'onDisconnect hook failed');
+    }
+    this.emit('disconnect', session, code, reason);
+  }
+
+  /** @internal Returns 0 when the command may proceed, else the ms to wait. Escalates to a disconnect. */
+  checkRate(session: Session, command: Command, bytes: number): number {
+    const cost = { commands: 1, bytes };
+    let wait = 0;
+    const scopes: Array<['connection' | 'user' | 'ip' | 'channel', string]> = [
+      ['connection', session.id],
+      ['ip', session.request.remoteAddress],
+    ];
+    if (session.userId !== '') scopes.push(['user', session.userId]);
+    if (command.type === 'publish') scopes.push(['channel', command.channel]);
+    for (const [scope, key] of scopes) {
+      const verdict = this.limiter.check(scope, key, cost);
+      if (!verdict.allowed) {
+        this.metrics.rateLimited(scope);
+        wait = Math.max(wait, verdict.retryAfterMs);
+      }
+    }
+    if (wait === 0) return 0;
+    if (this.violations.record(session.id) === 'disconnect') {
+      const after = Math.min(Math.max(wait, 1000), 60_000);
+      session.disconnect(DisconnectCode.RATE_LIMITED, 'rate limit exceeded', after);
+    }
+    return Math.max(1, Math.ceil(wait));
+  }
+
+  // ------------------------------------------------------------------------------------------- subscriptions
+
+  /** @internal Registers a local subscriber; resolves once the broker delivers the channel to this node. */
+  addLocalSubscriber(channel: string, session: Session): Promise<void> {
+    let set = this.channels.get(channel);
+    if (set === undefined) {
+      this.channels.set(channel, (set = new Set()));
+      this.brokerSubscriptions.set(channel, this.broker.subscribe(channel));
+    }
+    set.add(session);
+    return this.brokerSubscriptions.get(channel)!;
+  }
+
+  /** @internal */
+  removeLocalSubscriber(channel: string, session: Session): void {
+    const set = this.channels.get(channel);
+    if (set === undefined || !set.delete(session) || set.size > 0) return;
+    this.channels.delete(channel);
+    this.brokerSubscriptions.delete(channel);
+    this.broker.unsubscribe(channel).catch((error: unknown) => this.logger.warn({ err: error, channel }, 'broker unsubscribe failed'));
+  }
+
+  /** Subscribers of `channel` on this node. */
+  localSubscribers(channel: string): number {
+    return this.channels.get(channel)?.size ?? 0;
+  }
+
+  /**
+   * @internal Reads what a subscriber needs: its replay after `recover`, or just the current position. Reports
+   * a gap when the history no longer holds everything after `recover`.
+   */
+  async recover(channel: string, recover: WirePosition | undefined): Promise<{ result: SubscribeResult; gap: GapPush | null }> {
+    if (recover === undefined) {
+      const position = await this.historyStore.position(channel);
+      return { result: { epoch: position.epoch, offset: position.offset, recovered: false, publications: [] }, gap: null };
+    }
+    let page: HistoryPage = await this.historyStore.read(channel, { since: recover.offset });
+    let gap: GapPush | null = null;
+    if (page.epoch !== recover.epoch || recover.offset > page.offset) {
+      // The stream the client knew is gone: replay what the new epoch still holds and say what is missing.
+      page = await this.historyStore.read(channel, {});
+      gap = { type: 'gap', channel, fromOffset: 1, toOffset: Math.max(0, page.oldest - 1), epochChanged: true };
+    } else if (recover.offset + 1 < page.oldest) {
+      gap = { type: 'gap', channel, fromOffset: recover.offset + 1, toOffset: page.oldest - 1, epochChanged: false };
+    }
+    return {
+      result: {
+        epoch: page.epoch,
+        offset: page.offset,
+        recovered: gap === null,
+        publications: page.publications.map(toWirePublication),
+      },
+      gap,
+    };
+  }
+
+  /** @internal Adds a presence member and announces the join. */
+  async presenceJoin(channel: string, info: ClientInfo, ns: Readonly<NamespaceOptions>): Promise<void> {
+    await this.presenceStore.add(channel, info, this.limits.presenceTtlMs);
+    if (ns.joinLeave) await this.broker.publishJoin(channel, info);
+  }
+
+  /** @internal Removes a presence member and announces the leave. */
+  async presenceLeave(channel: string, info: ClientInfo, ns: Readonly<NamespaceOptions>): Promise<void> {
+    await this.presenceStore.remove(channel, info.clientId);
+    if (ns.joinLeave) await this.broker.publishLeave(channel, info);
+  }
+
+  // ---------------------------------------------------------------------------------------------- publishing
+
+  /**
+   * Publishes `data` to `channel` (server-side: no permission check). With history, the publication gets the
+   * channel's next offset; with `idempotencyKey`, a repeat within the dedupe window returns the first result
+   * and publishes nothing.
+   *
+   * @example
+   * ```ts
+   * const { epoch, offset } = await hub.publish('chat:lobby', { text: 'hello' });
+   * ```
+   */
+  publish(channel: string, data: unknown, options: { info?: ClientInfo; idempotencyKey?: string | undefined } = {}): Promise<PublishResult> {
+    const ns = this.namespaces.lookup(channel);
+    if (ns === null) return Promise.reject(new HubError(HubErrorCode.NOT_FOUND, 'unknown namespace'));
+    const started = performance.now();
+    const nsName = Namespaces.nameOf(channel);
+    return this.serialize(channel, async () => {
+      const time = Date.now();
+      const key = options.idempotencyKey;
+      let result: PublishResult;
+      if (ns.historySize > 0) {
+        let appended;
+        try {
+          appended = await this.historyStore.append(
+            channel,
+            options.info === undefined ? { data, time } : { data, info: options.info, time },
+            {
+              size: ns.historySize,
+              ttlMs: ns.historyTtlMs,
+              dedupeWindowMs: this.limits.dedupeWindowMs,
+              ...(key !== undefined ? { idempotencyKey: key } : {}),
+            },
+          );
+        } catch (error) {
+          if ((error as { code?: unknown }).code === 'VOLLEY_ERR_NOT_JSON') throw new HubError(HubErrorCode.BAD_REQUEST, 'data must be a JSON value');
+          throw error;
+        }
+        result = { epoch: appended.epoch, offset: appended.publication.offset };
+        if (appended.duplicate) return result;
+        await this.broker.publish(channel, appended.publication, appended.epoch);
+      } else {
+        const dedupeKey = key === undefined ? undefined : `${channel}\u0000${key}`;
+        if (dedupeKey !== undefined) {
+          const seen = this.dedupe.get(dedupeKey);
+          if (seen !== undefined && time - seen.at < this.limits.dedupeWindowMs) return seen.result;
+        }
+        const publication: Publication = options.info === undefined ? { offset: 0, data, time } : { offset: 0, data, info: options.info, time };
+        await this.broker.publish(channel, publication, '');
+        result = { epoch: '', offset: 0 };
+        if (dedupeKey !== undefined) this.dedupe.set(dedupeKey, { result, at: time });
+      }
+      this.metrics.published(nsName, (performance.now() - started) / 1000);
+      return result;
+    });
+  }
+
+  /** Publishes the same data to several channels; one result (or error) per channel, in order. */
+  async broadcast(channels: readonly string[], data: unknown, options: { idempotencyKey?: string } = {}) {
+    return Promise.all(
+      channels.map((channel) =>
+        this.publish(channel, data, options).then(
+          (result) => ({ channel, ...result }),
+          (error: unknown) => ({ channel, error: error instanceof HubError ? error.toWire() : { code: HubErrorCode.INTERNAL, message: 'internal error' } }),
+        ),
+      ),
+    );
+  }
+
+  /** Runs `task` after every earlier task of the same channel, so offsets reach the broker in order. */
+  private serialize<T>(channel: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(channel) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const tail = next.then(noop, noop);
+    this.chains.set(channel, tail);
+    void tail.then(() => {
+      if (this.chains.get(channel) === tail) this.chains.delete(channel);
+    });
+    return next;
+  }
+
+  /** Writes a publication to every local subscriber: encoded once per encoding, the same bytes for all. */
+  private fanOut(channel: string, publication: Publication, epoch: string): void {
+    const subscribers = this.channels.get(channel);
+    if (subscribers === undefined) return;
+    const shared = encodeOnce(publicationPush(channel, publication));
+    for (const session of subscribers) session.deliver(channel, publication, epoch, shared);
+    this.metrics.delivered(Namespaces.nameOf(channel), subscribers.size, 0);
+  }
+
+  private fanOutPresence(channel: string, push: { type: 'join' | 'leave'; channel: string; info: ClientInfo }): void {
+    const subscribers = this.channels.get(channel);
+    if (subscribers === undefined) return;
+    for (const session of subscribers) session.deliverPresence(channel, push);
+  }
+
+  // --------------------------------------------------------------------------------------- server-side API
+
+  /** Reads a channel's history (server-side: no permission check). */
+  history(channel: string, query: HistoryQuery = {}): Promise<HistoryPage> {
+    return this.historyStore.read(channel, query);
+  }
+
+  /** Presence members of a channel. */
+  async presence(channel: string): Promise<ClientInfo[]> {
+    return [...(await this.presenceStore.members(channel)).values()];
+  }
+
+  /** Channels with subscribers on this node, with their local subscriber counts. */
+  channelList(): Array<{ channel: string; subscribers: number }> {
+    return [...this.channels].map(([channel, set]) => ({ channel, subscribers: set.size }));
+  }
+
+  /** Subscribes a connected client to `channel` from the server (it gets a `subscribed` push). */
+  async subscribe(clientId: string, channel: string): Promise<void> {
+    const session = this.sessions.get(clientId);
+    if (session === undefined || session.state !== SessionState.CONNECTED) throw new HubError(HubErrorCode.NOT_FOUND, 'no such client');
+    const { result, flush } = await session.subscribe(channel, undefined, undefined, true);
+    session.push({ type: 'subscribed', channel, epoch: result.epoch, offset: result.offset });
+    flush();
+  }
+
+  /** Removes a client's subscription from the server (it gets an `unsubscribed` push). */
+  async unsubscribe(clientId: string, channel: string, reason = 'unsubscribed by server'): Promise<void> {
+    const session = this.sessions.get(clientId);
+    if (session === undefined) throw new HubError(HubErrorCode.NOT_FOUND, 'no such client');
+    await session.unsubscribe(channel);
+    session.push({ type: 'unsubscribed', channel, reason });
+  }
+
+  /**
+   * Disconnects clients of this node by client id or user id. Returns how many were disconnected.
+   * `reconnect: false` uses code 4504 (the client must not come back), otherwise 4004.
+   */
+  disconnect(target: { clientId?: string; userId?: string }, options: { reason?: string; reconnect?: boolean } = {}): number {
+    const code = options.reconnect === false ? DisconnectCode.KICKED : DisconnectCode.DISCONNECTED;
+    const reason = options.reason ?? 'disconnected by server';
+    let count = 0;
+    for (const session of [...this.sessions.values()]) {
+      if ((target.clientId !== undefined && session.id === target.clientId) || (target.userId !== undefined && session.userId === target.userId)) {
+        session.disconnect(code, reason);
+        count++;
+      }
+    }
+    return count;
+  }
+
+  /** @internal Calls the application's RPC handler. */
+  async rpc(session: Session, method: string, data: unknown): Promise<unknown> {
+    if (this.hooks.onRpc === undefined) throw new HubError(HubErrorCode.METHOD_NOT_FOUND, 'method not found');
+    return this.hooks.onRpc({ clientId: session.id, userId: session.userId, method, data });
+  }
+
+  /**
+   * Drains this node: refuses new sessions and tells every client to reconnect elsewhere (1001 with a random
+   * delay within `reconnectWindowMs`, so reconnects spread out instead of arriving at once).
+   */
+  shutdown(options: { reconnectWindowMs?: number } = {}): void {
+    this.closing = true;
+    const window = options.reconnectWindowMs ?? 5000;
+    for (const session of [...this.sessions.values()]) {
+      session.disconnect(DisconnectCode.SHUTDOWN, 'server shutting down', Math.floor(Math.random() * window));
+    }
+  }
+
+  /** Stops the hub's timer. Engines are closed by whoever created them. */
+  close(): void {
+    this.closing = true;
+    clearInterval(this.timer);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    const refreshPresence = now - this.lastPresenceRefresh >= this.limits.presenceTtlMs / 3;
+    if (refreshPresence) this.lastPresenceRefresh = now;
+    for (const session of [...this.sessions.values()]) {
+      if (session.state === SessionState.CONNECTING) {
+        if (now - session.openedAt >= this.limits.connectTimeoutMs) session.disconnect(DisconnectCode.STALE, 'no connect command in time');
+      } else if (session.expiresAt > 0 && now >= session.expiresAt) {
+        session.disconnect(DisconnectCode.TOKEN_EXPIRED, 'token expired');
+      }
+    }
+    if (refreshPresence) this.refreshPresence();
+    for (const [key, entry] of this.dedupe) {
+      if (now - entry.at >= this.limits.dedupeWindowMs) this.dedupe.delete(key);
+    }
+  }
+
+  /** Re-adds this node's presence entries so they outlive their TTL while the clients stay. */
+  private refreshPresence(): void {
+    for (const [channel, subscribers] of this.channels) {
+      const ns = this.namespaces.lookup(channel);
+      if (ns === null || !ns.presence) continue;
+      for (const session of subscribers) {
+        this.presenceStore.add(channel, session.clientInfo, this.limits.presenceTtlMs).catch((error: unknown) => {
+          this.logger.warn({ err: error, channel }, 'presence refresh failed');
+        });
+      }
+    }
+  }
+}
+
+function noop(): void {}

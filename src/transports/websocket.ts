@@ -1,0 +1,127 @@
+/**
+ * The WebSocket transport: upgrades requests at a path, negotiates the hub subprotocol (`volley.v1.json` or
+ * `volley.v1.msgpack`), and connects each socket to a hub session.
+ *
+ * @module
+ */
+
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Hub } from '../hub/hub.js';
+import type { Session } from '../hub/session.js';
+import type { Transport } from '../hub/transport.js';
+import { selectSubprotocol } from '../hub/codec.js';
+import { DisconnectCode, SUBPROTOCOL_MSGPACK, type Encoding } from '../hub/wire.js';
+import { WebSocketServer, type WebSocketServerOptions } from '../socket/server.js';
+import type { WebSocket } from '../socket/websocket.js';
+
+/** Options of the WebSocket transport. */
+export interface WebSocketTransportOptions {
+  /**
+   * Largest message a client may send, in bytes (after decompression).
+   * @default 65536
+   */
+  maxMessageSize?: number;
+  /**
+   * Outbound bytes queued per client before the hub's slow-consumer policy applies.
+   * @default 1048576 (1 MiB, as Centrifugo's client queue)
+   */
+  maxQueueBytes?: number;
+  /** Allowed browser origins (403 before the upgrade for others). @default every origin */
+  allowedOrigins?: readonly string[];
+  /** permessage-deflate. @default false */
+  perMessageDeflate?: WebSocketServerOptions['perMessageDeflate'];
+  /** WebSocket heartbeat. @default { pingInterval: 25000, pongTimeout: 20000 } */
+  heartbeat?: WebSocketServerOptions['heartbeat'];
+  /** Most connections per IP (429). @default 0 (unlimited) */
+  maxConnectionsPerIp?: number;
+  /** Most connections in total (503). @default 0 (unlimited) */
+  maxConnections?: number;
+}
+
+/** Serves hub sessions over WebSocket. Call {@link WebSocketTransport.handleUpgrade} from an HTTP server. */
+export class WebSocketTransport {
+  private readonly wss: WebSocketServer;
+  private readonly hub: Hub;
+  private readonly maxQueueBytes: number;
+
+  constructor(hub: Hub, options: WebSocketTransportOptions = {}) {
+    this.hub = hub;
+    this.maxQueueBytes = options.maxQueueBytes ?? 1024 * 1024;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxMessageSize: options.maxMessageSize ?? 64 * 1024,
+      ...(options.allowedOrigins !== undefined ? { allowedOrigins: options.allowedOrigins } : {}),
+      perMessageDeflate: options.perMessageDeflate ?? false,
+      heartbeat: options.heartbeat ?? { pingInterval: 25_000, pongTimeout: 20_000 },
+      maxConnectionsPerIp: options.maxConnectionsPerIp ?? 0,
+      maxConnections: options.maxConnections ?? 0,
+      // The hub applies its own slow-consumer policy; the socket never drops on its own before that.
+      maxBufferedAmount: Number.MAX_SAFE_INTEGER,
+      backpressurePolicy: 'drop',
+      handleProtocols: (offered) => selectSubprotocol(offered),
+    });
+  }
+
+  /** Completes a WebSocket handshake for the hub (from an HTTP server's `'upgrade'` event). */
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.open(ws, req));
+  }
+
+  /** Number of open WebSockets. */
+  get connections(): number {
+    return this.wss.clients.size;
+  }
+
+  /** Closes every WebSocket (after the hub has told the clients why). */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.wss.close(() => resolve()));
+  }
+
+  private open(ws: WebSocket, req: IncomingMessage): void {
+    const encoding: Encoding = ws.protocol === SUBPROTOCOL_MSGPACK ? 'msgpack' : 'json';
+    const transport = new SocketTransport(ws, encoding, this.maxQueueBytes);
+    const session: Session = this.hub.accept(transport, {
+      remoteAddress: req.socket.remoteAddress ?? '',
+      origin: typeof req.headers.origin === 'string' ? req.headers.origin : undefined,
+      headers: req.headers,
+    });
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (encoding === 'json') {
+        if (isBinary) session.disconnect(DisconnectCode.BAD_REQUEST, 'the JSON protocol uses text messages');
+        else session.receive(data.toString('utf8'));
+      } else if (!isBinary) {
+        session.disconnect(DisconnectCode.BAD_REQUEST, 'the MessagePack protocol uses binary messages');
+      } else session.receive(data);
+    });
+    ws.on('close', (code: number, reason: string) => session.transportClosed(code, reason));
+  }
+}
+
+/** One WebSocket as a hub transport. */
+class SocketTransport implements Transport {
+  readonly kind = 'websocket';
+  constructor(
+    private readonly ws: WebSocket,
+    readonly encoding: Encoding,
+    private readonly maxQueueBytes: number,
+  ) {}
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  write(message: string | Uint8Array): boolean {
+    if (this.ws.bufferedAmount > this.maxQueueBytes) return false;
+    this.ws.send(message);
+    return true;
+  }
+
+  close(code: number, reason: string): void {
+    try {
+      this.ws.close(code, reason.length > 120 ? reason.slice(0, 120) : reason);
+    } catch {
+      this.ws.terminate();
+    }
+  }
+}
