@@ -199,11 +199,16 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     }
     const conn = this.conn;
     if (conn === null || this._readyState !== WebSocket.OPEN) return SendStatus.DROPPED;
-    const size = typeof bytes === 'string' ? bytes.length : bytes.byteLength;
-    if (this.bufferedAmount + size > this.maxBuffered) {
-      if (this.dropPolicy) return SendStatus.DROPPED;
-      this.abort(new WebSocketError(ErrorCode.SLOW_CONSUMER, 'outbound buffer exceeded maxBufferedAmount'));
-      return SendStatus.DROPPED;
+    const buffered = this.bufferedAmount;
+    // A string's UTF-8 size is at most 3 bytes per UTF-16 unit: count exactly only when that bound is too high.
+    if (buffered > 0 && (typeof bytes === 'string' ? buffered + bytes.length * 3 : buffered + bytes.byteLength) > this.maxBuffered) {
+      const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength;
+      // The limit is on what waits behind a slow peer: one message on an idle connection always goes.
+      if (buffered + size > this.maxBuffered) {
+        if (this.dropPolicy) return SendStatus.DROPPED;
+        this.abort(new WebSocketError(ErrorCode.SLOW_CONSUMER, 'outbound buffer exceeded maxBufferedAmount'));
+        return SendStatus.DROPPED;
+      }
     }
     conn.send(bytes, options?.binary, options?.fin ?? true);
     return this.bufferedAmount > this.highWaterMark ? SendStatus.BACKPRESSURE : SendStatus.OK;
