@@ -5,13 +5,13 @@
  * Decoding is defensive (reliability.md class 11). Both decoders:
  * - take only their own frame type (a binary message on JSON, or text on MessagePack, is refused);
  * - refuse nesting deeper than `maxDepth` before building it: JSON text is pre-scanned for bracket depth, and
- *   MessagePack is scanned whole, iteratively, before msgpackr sees it, so neither the scan nor the decode can
+ *   MessagePack is scanned whole, iteratively, before the decoder sees it, so neither the scan nor the decode can
  *   overflow the stack or spend super-linear time on 100,000 open brackets;
  * - refuse any object key `__proto__`, at any depth. `JSON.parse` turns it into an own property (harmless until
- *   someone copies it with `Object.assign` or a spread, which then replaces the copy's prototype), and msgpackr
- *   silently renames it `__proto_`; neither is data we want to store and fan out, so the message is refused;
+ *   someone copies it with `Object.assign` or a spread, which then replaces the copy's prototype), and some
+ *   MessagePack decoders silently rename it; neither is data we want to store and fan out, so the message is refused;
  * - refuse what JSON cannot carry: non-finite numbers (JSON `1e999`, MessagePack NaN), lone surrogates,
- *   MessagePack binaries, extension types (timestamps, msgpackr records, `undefined`), non-string map keys and
+ *   MessagePack binaries, extension types (timestamps, records, `undefined`), non-string map keys and
  *   invalid UTF-8.
  *
  * Frame size is the transport's limit, checked before the codec runs. Errors are {@link CodecError}s; the hub
@@ -23,7 +23,7 @@
  */
 
 import { isUtf8 } from 'node:buffer';
-import { Packr, Unpackr, type Options as MsgpackrOptions } from 'msgpackr';
+import { Decoder, Encoder } from '@msgpack/msgpack';
 import { invalidArgument } from '../protocol/errors.js';
 import type { Publication } from './engine.js';
 import { DEFAULT_COMMAND_LIMITS, jsonValueProblem, type JsonProblem } from './validate.js';
@@ -85,27 +85,12 @@ export interface CodecOptions {
 }
 
 /**
- * msgpackr configured for the JSON data model: plain maps and arrays only (no records/structures, no
- * structured clone, no extra types), 64-bit integers as numbers (beyond 2^53 they round, as in JSON), and
- * `undefined` object properties skipped like `JSON.stringify` does (array items become nil, like `null`), and
- * map sizes that fit the object (fixmap, map 16 or map 32).
+ * @msgpack/msgpack configured for the JSON data model: `undefined` object properties skipped like
+ * `JSON.stringify` does, 64-bit integers as numbers (beyond 2^53 they round, as in JSON), no extension types
+ * (the pre-scan refuses them before the decoder runs).
  */
-const MSGPACK_OPTIONS: MsgpackrOptions & { skipValues: unknown[] } = {
-  useRecords: false,
-  mapsAsObjects: true,
-  moreTypes: false,
-  structuredClone: false,
-  bundleStrings: false,
-  sequential: false,
-  int64AsType: 'number',
-  largeBigIntToFloat: true,
-  encodeUndefinedAsNil: true,
-  skipValues: [undefined],
-  // map 32 for objects of 65,536 keys or more (msgpackr's fixed 16-bit map writer throws on them)
-  variableMapSize: true,
-};
-const packr = new Packr(MSGPACK_OPTIONS);
-const unpackr = new Unpackr(MSGPACK_OPTIONS);
+const encoder = new Encoder({ ignoreUndefined: true, useBigInt64: false });
+const decoder = new Decoder({ useBigInt64: false });
 
 /**
  * Creates a codec with non-default limits.
@@ -283,24 +268,23 @@ function checkJsonNesting(text: string, maxDepth: number): void {
 // ------------------------------------------------------------------------------------------- MessagePack
 
 function encodeMsgpack(message: Reply | Push): Uint8Array {
-  // Packr returns a view into an 8 KiB slab shared with the messages packed before and after (for other
-  // clients) and with uninitialised bytes. Copy into an exact-size buffer, so a transport that sends `.buffer`
-  // by mistake leaks nothing and a cached push does not keep a slab alive.
-  return new Uint8Array(packr.pack(message));
+  // encode() returns a fresh exact-size copy (not a view into the encoder's reusable buffer), so a cached push
+  // keeps nothing else alive and a transport that sends `.buffer` leaks nothing.
+  return encoder.encode(message);
 }
 
 function decodeMsgpack(frame: string | Uint8Array, maxDepth: number): unknown {
   if (!(frame instanceof Uint8Array)) throw new CodecError('frame_type', 'the MessagePack encoding takes binary messages only');
   scanMsgpack(frame, maxDepth);
   try {
-    return unpackr.unpack(frame);
+    return decoder.decode(frame);
   } catch {
     throw new CodecError('syntax', 'not valid MessagePack');
   }
 }
 
 /**
- * Walks a MessagePack frame without building anything and refuses, before msgpackr runs: truncation and
+ * Walks a MessagePack frame without building anything and refuses, before the decoder runs: truncation and
  * trailing bytes, container lengths larger than the bytes left (so no array is pre-sized from a lie), nesting
  * deeper than `maxDepth`, the never-used byte 0xc1, binaries, extension types, non-string map keys, the key
  * `__proto__`, invalid UTF-8 and non-finite floats. Iterative, linear, one pass.
