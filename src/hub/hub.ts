@@ -66,6 +66,12 @@ export interface HubLimits {
   dedupeWindowMs: number;
   /** Presence entries expire after this long unless refreshed (the hub refreshes at a third of it). @default 60000 */
   presenceTtlMs: number;
+  /**
+   * Most publications replayed in one subscribe reply. When a client missed more, the newest ones are replayed
+   * and the older ones reported as a gap (it can page them in with `history`).
+   * @default 1000
+   */
+  maxRecoveredPublications: number;
   /** Command validation limits. */
   commands: CommandLimits;
 }
@@ -78,6 +84,7 @@ export const DEFAULT_HUB_LIMITS: Readonly<HubLimits> = Object.freeze({
   slowConsumerPolicy: 'disconnect',
   dedupeWindowMs: 120_000,
   presenceTtlMs: 60_000,
+  maxRecoveredPublications: 1000,
   commands: DEFAULT_COMMAND_LIMITS,
 });
 
@@ -151,7 +158,7 @@ export class Hub extends EventEmitter {
     this.presenceStore = options.presence;
     this.namespaces = new Namespaces(options.namespaces);
     this.limits = Object.freeze({ ...DEFAULT_HUB_LIMITS, ...options.limits });
-    for (const key of ['maxSubscriptionsPerConnection', 'connectTimeoutMs', 'pingIntervalMs', 'dedupeWindowMs', 'presenceTtlMs'] as const) {
+    for (const key of ['maxSubscriptionsPerConnection', 'connectTimeoutMs', 'pingIntervalMs', 'dedupeWindowMs', 'presenceTtlMs', 'maxRecoveredPublications'] as const) {
       if (!Number.isSafeInteger(this.limits[key]) || this.limits[key] <= 0) invalidArgument(`limits.${key} must be a positive integer`);
     }
     if (this.limits.slowConsumerPolicy !== 'disconnect' && this.limits.slowConsumerPolicy !== 'drop') {
@@ -208,6 +215,9 @@ export class Hub extends EventEmitter {
     if (this.verifier === null) throw new DisconnectError(DisconnectCode.UNAUTHORIZED, 'tokens are not accepted by this server');
     try {
       const verified = await this.verifier.verify(token);
+      if (verified.expiresAt !== undefined && verified.expiresAt <= Date.now()) {
+        throw Object.assign(new Error('token expired'), { code: 'token_expired' });
+      }
       return {
         userId: verified.userId,
         capabilities: verified.capabilities,
@@ -243,8 +253,11 @@ export class Hub extends EventEmitter {
     this.emit('disconnect', session, code, reason);
   }
 
-  /** @internal Returns 0 when the command may proceed, else the ms to wait. Escalates to a disconnect. */
-  checkRate(session: Session, command: Command, bytes: number): number {
+  /**
+   * @internal Null when the command may proceed; else how long to wait and whether to tell the client with a
+   * `rate_limited` push (once per episode). Persisting escalates to a disconnect (4001).
+   */
+  checkRate(session: Session, command: Command, bytes: number): { retryAfterMs: number; notify: boolean } | null {
     const cost = { commands: 1, bytes };
     let wait = 0;
     const scopes: Array<['connection' | 'user' | 'ip' | 'channel', string]> = [
@@ -260,12 +273,13 @@ export class Hub extends EventEmitter {
         wait = Math.max(wait, verdict.retryAfterMs);
       }
     }
-    if (wait === 0) return 0;
-    if (this.violations.record(session.id) === 'disconnect') {
-      const after = Math.min(Math.max(wait, 1000), 60_000);
-      session.disconnect(DisconnectCode.RATE_LIMITED, 'rate limit exceeded', after);
+    if (wait === 0) return null;
+    const retryAfterMs = Number.isFinite(wait) ? Math.max(1, Math.ceil(wait)) : 60_000;
+    const verdict = this.violations.record(session.id);
+    if (verdict === 'disconnect') {
+      session.disconnect(DisconnectCode.RATE_LIMITED, 'rate limit exceeded', Math.min(Math.max(retryAfterMs, 1000), 60_000));
     }
-    return Math.max(1, Math.ceil(wait));
+    return { retryAfterMs, notify: verdict === 'notify' };
   }
 
   // ------------------------------------------------------------------------------------------- subscriptions
@@ -313,13 +327,17 @@ export class Hub extends EventEmitter {
     } else if (recover.offset + 1 < page.oldest) {
       gap = { type: 'gap', channel, fromOffset: recover.offset + 1, toOffset: page.oldest - 1, epochChanged: false };
     }
+    let publications = page.publications;
+    const cap = this.limits.maxRecoveredPublications;
+    if (publications.length > cap) {
+      // Too much to replay in one reply: replay the newest `cap`, report the older ones as a gap.
+      const firstKept = publications[publications.length - cap]!.offset;
+      const from = gap === null ? recover.offset + 1 : gap.fromOffset;
+      gap = { type: 'gap', channel, fromOffset: from, toOffset: firstKept - 1, epochChanged: gap?.epochChanged ?? false };
+      publications = publications.slice(publications.length - cap);
+    }
     return {
-      result: {
-        epoch: page.epoch,
-        offset: page.offset,
-        recovered: gap === null,
-        publications: page.publications.map(toWirePublication),
-      },
+      result: { epoch: page.epoch, offset: page.offset, recovered: gap === null, publications: publications.map(toWirePublication) },
       gap,
     };
   }
@@ -471,6 +489,8 @@ export class Hub extends EventEmitter {
    * `reconnect: false` uses code 4504 (the client must not come back), otherwise 4004.
    */
   disconnect(target: { clientId?: string; userId?: string }, options: { reason?: string; reconnect?: boolean } = {}): number {
+    // '' is every anonymous connection, never a target one means.
+    if (target.userId === '' || target.clientId === '') throw new HubError(HubErrorCode.BAD_REQUEST, 'clientId and userId must not be empty');
     const code = options.reconnect === false ? DisconnectCode.KICKED : DisconnectCode.DISCONNECTED;
     const reason = options.reason ?? 'disconnected by server';
     let count = 0;
@@ -530,7 +550,9 @@ export class Hub extends EventEmitter {
       const ns = this.namespaces.lookup(channel);
       if (ns === null || !ns.presence) continue;
       for (const session of subscribers) {
-        this.presenceStore.add(channel, session.clientInfo, this.limits.presenceTtlMs).catch((error: unknown) => {
+        const entry = session.presenceEntry(channel);
+        if (entry === null) continue;
+        this.presenceStore.add(channel, entry, this.limits.presenceTtlMs).catch((error: unknown) => {
           this.logger.warn({ err: error, channel }, 'presence refresh failed');
         });
       }

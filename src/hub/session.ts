@@ -53,7 +53,8 @@ interface Subscription {
   epoch: string;
   /** Offset of the last publication this client has (replayed or live). */
   offset: number;
-  presence: boolean;
+  /** This client's presence entry in the channel, once its join has landed; null without presence. */
+  presence: ClientInfo | null;
 }
 
 /** The encodings of one push, computed at most once each (shared by every subscriber of a channel). */
@@ -86,6 +87,8 @@ export class Session {
   private readonly subscriptions = new Map<string, Subscription>();
   private queue: Promise<void> = Promise.resolve();
   private pending = 0;
+  /** A connect command was received (it may still be waiting for authentication). */
+  private connectReceived = false;
 
   constructor(hub: Hub, transport: Transport, request: ConnectionRequest) {
     this.hub = hub;
@@ -129,14 +132,17 @@ export class Session {
     const command = parsed.command;
     const bytes = typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
     this.hub.metrics.commandReceived(command.type, bytes);
-    if (this._state === SessionState.CONNECTING && command.type !== 'connect') {
+    // Commands may be pipelined behind connect (they run after it, in order); before any connect they may not.
+    if (command.type === 'connect') this.connectReceived = true;
+    else if (!this.connectReceived) {
       this.disconnect(DisconnectCode.BAD_REQUEST, 'the first command must be connect');
       return;
     }
-    const retryAfterMs = this.hub.checkRate(this, command, bytes);
-    if (retryAfterMs > 0) {
-      this.push({ type: 'rate_limited', retryAfterMs });
-      this.replyError(command.id, new HubError(HubErrorCode.RATE_LIMITED, 'rate limit exceeded', retryAfterMs));
+    const limited = this.hub.checkRate(this, command, bytes);
+    if (limited !== null) {
+      // One rate_limited push per episode, not one per refused command (a flood must not double our output).
+      if (limited.notify) this.push({ type: 'rate_limited', retryAfterMs: limited.retryAfterMs });
+      this.replyError(command.id, new HubError(HubErrorCode.RATE_LIMITED, 'rate limit exceeded', limited.retryAfterMs));
       return;
     }
     if (++this.pending > MAX_PENDING_COMMANDS) {
@@ -174,6 +180,9 @@ export class Session {
   private async handle(command: Command): Promise<void> {
     try {
       if (this._state === SessionState.CLOSED) return;
+      if (command.type !== 'connect' && this._state !== SessionState.CONNECTED) {
+        throw new HubError(HubErrorCode.UNAUTHORIZED, 'not connected: the connect command failed');
+      }
       switch (command.type) {
         case 'connect':
           return await this.connect(command);
@@ -302,7 +311,12 @@ export class Session {
     }
     if (this.isClosed()) throw new HubError(HubErrorCode.UNAVAILABLE, 'connection closed');
 
-    const sub: Subscription = { channel, ns, nsName: Namespaces.nameOf(channel), buffer: [], epoch: '', offset: 0, presence: false };
+    // Checked again right before registering: other subscribes may have completed while onSubscribe ran.
+    if (ns.maxSubscribers > 0 && this.hub.localSubscribers(channel) >= ns.maxSubscribers) {
+      throw new HubError(HubErrorCode.LIMIT_EXCEEDED, 'channel is full');
+    }
+    if (this.subscriptions.has(channel)) throw new HubError(HubErrorCode.ALREADY_SUBSCRIBED, 'already subscribed');
+    const sub: Subscription = { channel, ns, nsName: Namespaces.nameOf(channel), buffer: [], epoch: '', offset: 0, presence: null };
     this.subscriptions.set(channel, sub);
     let gap: GapPush | null = null;
     let result: SubscribeResult;
@@ -322,9 +336,14 @@ export class Session {
       sub.epoch = result.epoch;
       sub.offset = result.offset;
       if (ns.presence) {
-        sub.presence = true;
         const info = presenceData === undefined ? this.clientInfo : { clientId: this.id, userId: this.userId, data: presenceData };
         await this.hub.presenceJoin(channel, info, ns);
+        if (this.subscriptions.get(channel) !== sub || this.isClosed()) {
+          // The client left while its join was in flight: take the entry back out (no ghost member).
+          await this.hub.presenceLeave(channel, info, ns);
+          throw new HubError(HubErrorCode.UNAVAILABLE, 'subscription ended while it was set up');
+        }
+        sub.presence = info;
       }
     } catch (error) {
       if (this.subscriptions.get(channel) === sub) {
@@ -356,7 +375,12 @@ export class Session {
     this.subscriptions.delete(channel);
     this.hub.removeLocalSubscriber(channel, this);
     this.hub.metrics.subscriptionRemoved(sub.nsName);
-    if (sub.presence) await this.hub.presenceLeave(channel, this.clientInfo, sub.ns);
+    if (sub.presence !== null) await this.hub.presenceLeave(channel, sub.presence, sub.ns);
+  }
+
+  /** This client's presence entry in `channel` (for the hub's periodic refresh), if it has one. */
+  presenceEntry(channel: string): ClientInfo | null {
+    return this.subscriptions.get(channel)?.presence ?? null;
   }
 
   private async publish(channel: string, data: unknown, idempotencyKey: string | undefined) {
@@ -450,7 +474,8 @@ export class Session {
   /** Writes to the transport; applies the slow-consumer policy when it refuses. */
   private write(frame: string | Uint8Array, droppable: boolean): void {
     if (this._state === SessionState.CLOSED && droppable) return;
-    if (this.transport.write(frame)) return;
+    // Replies and control pushes are essential: they pass the soft queue cap (up to the transport's hard cap).
+    if (this.transport.write(frame, !droppable)) return;
     if (this.hub.limits.slowConsumerPolicy === 'drop' && droppable) {
       this.hub.metrics.slowConsumer('drop');
       return;

@@ -15,9 +15,10 @@ export interface Transport {
   readonly encoding: Encoding;
   /**
    * Sends one encoded message (a reply or a push). Returns false, without sending, when the transport's outbound
-   * queue is over its limit: the hub then applies its slow-consumer policy.
+   * queue is over its limit: the hub then applies its slow-consumer policy. `essential` messages (replies,
+   * control pushes) may exceed the soft limit up to a hard one, so a lossy subscriber still gets its replies.
    */
-  write(message: string | Uint8Array): boolean;
+  write(message: string | Uint8Array, essential: boolean): boolean;
   /** Bytes queued and not yet sent. */
   readonly bufferedAmount: number;
   /** Ends the connection; `code`/`reason` go into the close frame where the transport has one. */

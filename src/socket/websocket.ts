@@ -177,6 +177,14 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     return this._readyState;
   }
 
+  /**
+   * Bytes written earlier that the kernel has not accepted yet (excludes this tick's batch): how far the peer is
+   * behind. A slow-consumer check should use this rather than `bufferedAmount`.
+   */
+  get writableLength(): number {
+    return this._socket === null ? 0 : this._socket.writableLength;
+  }
+
   /** Bytes queued for writing and not yet handed to the kernel. */
   get bufferedAmount(): number {
     const socket = this._socket;

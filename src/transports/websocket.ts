@@ -111,17 +111,33 @@ class SocketTransport implements Transport {
     return this.ws.bufferedAmount;
   }
 
-  write(message: string | Uint8Array): boolean {
-    if (this.ws.bufferedAmount > this.maxQueueBytes) return false;
+  write(message: string | Uint8Array, essential: boolean): boolean {
+    // Only bytes the kernel has not taken count: a burst written in one tick to a healthy client is not slowness.
+    const stuck = this.ws.writableLength;
+    if (stuck > (essential ? 2 * this.maxQueueBytes : this.maxQueueBytes)) return false;
     this.ws.send(message);
     return true;
   }
 
   close(code: number, reason: string): void {
     try {
-      this.ws.close(code, reason.length > 120 ? reason.slice(0, 120) : reason);
+      this.ws.close(code, truncateUtf8(reason, 123));
     } catch {
       this.ws.terminate();
     }
   }
+}
+
+/** Cuts `text` to at most `maxBytes` of UTF-8 without splitting a character. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  let bytes = 0;
+  let end = 0;
+  for (const char of text) {
+    const size = Buffer.byteLength(char);
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += char.length;
+  }
+  return text.slice(0, end);
 }
