@@ -11,17 +11,7 @@ import { readFileSync } from 'node:fs';
 import { EXIT_USAGE, table, type CliIo, type Command } from './command.js';
 import { connectCommand } from './connect.js';
 import { echoCommand } from './echo.js';
-
-/** A placeholder for a command that is announced but not built yet. */
-function notAvailable(name: string, summary: string, why: string): Command {
-  return {
-    summary: `${summary} (not available yet)`,
-    async run(_argv, io) {
-      io.stderr.write(`volley ${name}: not available yet (${why})\n`);
-      return EXIT_USAGE;
-    },
-  };
-}
+import { serveCommand } from './serve.js';
 
 /**
  * Every subcommand, in the order `volley --help` lists them. To add one, write `src/cli/<name>.ts` exporting a
@@ -30,7 +20,7 @@ function notAvailable(name: string, summary: string, why: string): Command {
 export const COMMANDS: Record<string, Command> = {
   connect: connectCommand,
   echo: echoCommand,
-  serve: notAvailable('serve', 'Run a Volley hub node', 'the hub is being built'),
+  serve: serveCommand,
   // publish: publishCommand,  (publish to a hub channel over the HTTP API)
   // bench: benchCommand,      (load-test a WebSocket server)
 };

@@ -440,8 +440,9 @@ export class Hub extends EventEmitter {
     const subscribers = this.channels.get(channel);
     if (subscribers === undefined) return;
     const shared = encodeOnce(publicationPush(channel, publication));
-    for (const session of subscribers) session.deliver(channel, publication, epoch, shared);
-    this.metrics.delivered(Namespaces.nameOf(channel), subscribers.size, 0);
+    let bytes = 0;
+    for (const session of subscribers) bytes += session.deliver(channel, publication, epoch, shared);
+    this.metrics.delivered(Namespaces.nameOf(channel), subscribers.size, bytes);
   }
 
   private fanOutPresence(channel: string, push: { type: 'join' | 'leave'; channel: string; info: ClientInfo }): void {

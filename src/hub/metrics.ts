@@ -15,7 +15,7 @@ export interface HubMetrics {
   commandReceived(type: string, bytes: number): void;
   /** A publication was accepted in a namespace, taking `seconds` from command to broker. */
   published(ns: string, seconds: number): void;
-  /** A publication was written to `count` local subscribers, `bytes` each. */
+  /** A publication was written to `count` local subscribers, `bytes` in all. */
   delivered(ns: string, count: number, bytes: number): void;
   /** A subscription asked to recover: `recovered` says whether it got everything. */
   recovery(ns: string, recovered: boolean): void;

@@ -418,15 +418,18 @@ export class Session {
 
   // ------------------------------------------------------------------------------------------------- delivery
 
-  /** A publication from the broker for a channel this session may be subscribed to. */
-  deliver(channel: string, publication: Publication, epoch: string, shared: SharedPush): void {
+  /**
+   * A publication from the broker for a channel this session may be subscribed to. Returns the bytes written
+   * (0 when held back or skipped).
+   */
+  deliver(channel: string, publication: Publication, epoch: string, shared: SharedPush): number {
     const sub = this.subscriptions.get(channel);
-    if (sub === undefined) return;
+    if (sub === undefined) return 0;
     if (sub.buffer !== null) {
       sub.buffer.push({ publication, epoch });
-      return;
+      return 0;
     }
-    this.deliverLive(sub, publication, epoch, shared);
+    return this.deliverLive(sub, publication, epoch, shared);
   }
 
   /** A join or leave for a channel this session is subscribed to. */
@@ -436,7 +439,7 @@ export class Session {
     this.push(push);
   }
 
-  private deliverLive(sub: Subscription, publication: Publication, epoch: string, shared: SharedPush): void {
+  private deliverLive(sub: Subscription, publication: Publication, epoch: string, shared: SharedPush): number {
     if (publication.offset > 0) {
       if (epoch !== sub.epoch) {
         // The stream restarted under us: say so, then continue in the new epoch.
@@ -444,14 +447,16 @@ export class Session {
         this.hub.metrics.gap(sub.nsName);
         sub.epoch = epoch;
       } else if (publication.offset <= sub.offset) {
-        return; // already replayed or delivered
+        return 0; // already replayed or delivered
       } else if (publication.offset > sub.offset + 1) {
         this.push({ type: 'gap', channel: sub.channel, fromOffset: sub.offset + 1, toOffset: publication.offset - 1, epochChanged: false });
         this.hub.metrics.gap(sub.nsName);
       }
       sub.offset = publication.offset;
     }
-    this.write(this.codec.encoding === 'json' ? shared.json() : shared.msgpack(), true);
+    const frame = this.codec.encoding === 'json' ? shared.json() : shared.msgpack();
+    this.write(frame, true);
+    return typeof frame === 'string' ? frame.length : frame.byteLength;
   }
 
   // --------------------------------------------------------------------------------------------------- helpers
