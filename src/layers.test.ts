@@ -22,7 +22,9 @@ const RANK: Record<string, number> = {
   console: 6,
 };
 /** hub/ defines the interfaces that engines/ implements, so engines may import hub (not the reverse). */
-const EXTRA_ALLOWED: Record<string, string[]> = { engines: ['hub'], sdk: [] };
+const EXTRA_ALLOWED: Record<string, string[]> = { engines: ['hub'] };
+/** The client SDK runs in browsers: of the project it may import the hub's wire types and nothing else. */
+const SDK_ALLOWED = new Set(['hub/wire.ts']);
 /** Node built-ins the sans-I/O core may use (pure computation only). */
 const PROTOCOL_BUILTINS = new Set(['node:buffer', 'node:crypto']);
 
@@ -59,10 +61,16 @@ test('every import points to the same layer or a lower one', () => {
     for (const spec of importsOf(readFileSync(file, 'utf8'))) {
       if (!spec.startsWith('.')) {
         if (layer === 'protocol' && !PROTOCOL_BUILTINS.has(spec)) violations.push(`${relative(srcRoot, file)} imports ${spec}`);
+        if (layer === 'sdk' && spec.startsWith('node:')) violations.push(`${relative(srcRoot, file)} (sdk, runs in browsers) imports ${spec}`);
         continue;
       }
-      const target = layerOf(resolve(dirname(file), spec));
+      const targetFile = resolve(dirname(file), spec).replace(/\.js$/, '.ts');
+      const target = layerOf(targetFile);
       if (target === undefined || target === layer) continue;
+      if (layer === 'sdk') {
+        if (!SDK_ALLOWED.has(relative(srcRoot, targetFile).split(sep).join('/'))) violations.push(`${relative(srcRoot, file)} (sdk) imports ${spec}`);
+        continue;
+      }
       const lower = (RANK[target] ?? 99) < RANK[layer]! && layer !== 'sdk';
       const allowed = lower || (EXTRA_ALLOWED[layer] ?? []).includes(target);
       if (!allowed) violations.push(`${relative(srcRoot, file)} (${layer}) imports ${spec} (${target})`);
