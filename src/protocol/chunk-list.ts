@@ -17,7 +17,8 @@ const SCRATCH_SIZE = 16 * 1024;
 export class ChunkList {
   /** Total bytes held. */
   length = 0;
-  private chunks: Buffer[] = [];
+  /** Allocated on the first push: an idle connection holds three empty lists. */
+  private chunks: Buffer[] | null = null;
   private scratch: Buffer | null = null;
   private scratchUsed = 0;
   /** Index in `chunks` of the view into `scratch` that may still grow, or -1. */
@@ -28,8 +29,9 @@ export class ChunkList {
     const size = chunk.length;
     if (size === 0) return;
     this.length += size;
+    const chunks = (this.chunks ??= []);
     if (size >= SMALL_CHUNK) {
-      this.chunks.push(chunk);
+      chunks.push(chunk);
       this.scratchIndex = -1;
       return;
     }
@@ -42,12 +44,12 @@ export class ChunkList {
     const start = this.scratchUsed;
     chunk.copy(scratch, start);
     this.scratchUsed = start + size;
-    if (this.scratchIndex === this.chunks.length - 1 && this.scratchIndex >= 0) {
-      const previous = this.chunks[this.scratchIndex]!;
-      this.chunks[this.scratchIndex] = scratch.subarray(previous.byteOffset - scratch.byteOffset, this.scratchUsed);
+    if (this.scratchIndex === chunks.length - 1 && this.scratchIndex >= 0) {
+      const previous = chunks[this.scratchIndex]!;
+      chunks[this.scratchIndex] = scratch.subarray(previous.byteOffset - scratch.byteOffset, this.scratchUsed);
     } else {
-      this.scratchIndex = this.chunks.length;
-      this.chunks.push(scratch.subarray(start, this.scratchUsed));
+      this.scratchIndex = chunks.length;
+      chunks.push(scratch.subarray(start, this.scratchUsed));
     }
   }
 
@@ -55,14 +57,14 @@ export class ChunkList {
   take(): Buffer {
     const chunks = this.chunks;
     const result =
-      chunks.length === 1 ? chunks[0]! : chunks.length === 0 ? Buffer.alloc(0) : Buffer.concat(chunks, this.length);
+      chunks === null || chunks.length === 0 ? Buffer.alloc(0) : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.length);
     this.clear();
     return result;
   }
 
   /** Drops everything held. */
   clear(): void {
-    this.chunks = [];
+    this.chunks = null;
     this.length = 0;
     this.scratchIndex = -1;
     // A scratch block handed out as a view must not be written again: start a fresh one next time.

@@ -113,6 +113,9 @@ interface QueuedSend {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Shared empty queues, replaced by a real array on first use (an idle connection allocates none). */
+const NO_CHUNKS: Buffer[] = [];
+const NO_SENDS: QueuedSend[] = [];
 
 /**
  * A WebSocket connection's protocol state, after the opening handshake.
@@ -167,13 +170,13 @@ export class Connection {
 
   // --- parser state ---
   private parseState = READ_HEADER;
-  /** Partial frame header carried over between reads. */
-  private readonly headerBytes = Buffer.alloc(14);
+  /** Partial frame header carried over between reads (pooled: no ArrayBuffer of its own). */
+  private readonly headerBytes = Buffer.allocUnsafe(14);
   private headerFill = 0;
   private fin = false;
   private opcode = 0;
   private masked = false;
-  private readonly maskKey = Buffer.alloc(4);
+  private readonly maskKey = Buffer.allocUnsafe(4);
   private payloadLength = 0;
   private payloadRead = 0;
   /** Payload of the current frame when it spans reads. */
@@ -192,12 +195,12 @@ export class Connection {
   // --- decompression pause ---
   private inflating = false;
   private inReceive = false;
-  private pending: Buffer[] = [];
+  private pending: Buffer[] = NO_CHUNKS;
   private pendingBytes = 0;
 
   // --- sending ---
   private compressing = false;
-  private sendQueue: QueuedSend[] = [];
+  private sendQueue: QueuedSend[] = NO_SENDS;
   /** Whether an outgoing fragmented message (caller-driven `fin: false`) is open. */
   private sendingFragmented = false;
   private maskPool: Buffer | null = null;
@@ -249,11 +252,13 @@ export class Connection {
   }
 
   private hold(chunk: Buffer): void {
+    if (this.pending === NO_CHUNKS) this.pending = [];
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
   }
 
   private holdFront(chunk: Buffer): void {
+    if (this.pending === NO_CHUNKS) this.pending = [];
     this.pending.unshift(chunk);
     this.pendingBytes += chunk.length;
   }
@@ -500,7 +505,7 @@ export class Connection {
       this.inReceive = false;
     }
     if (!this.inflating) {
-      this.pending = [];
+      this.pending = NO_CHUNKS;
       this.pendingBytes = 0;
       this.events.drained?.();
     }
@@ -581,14 +586,14 @@ export class Connection {
   private finish(code: number, reason: string, error: WebSocketError | null): void {
     this.setState(ConnectionState.CLOSED);
     this.resetReceive();
-    this.sendQueue = [];
+    this.sendQueue = NO_SENDS;
     this.codec?.close();
     this.events.closed(code, reason, error);
   }
 
   private resetReceive(): void {
     this.inflating = false;
-    this.pending = [];
+    this.pending = NO_CHUNKS;
     this.pendingBytes = 0;
     this.messageData.clear();
     this.framePayload.clear();
@@ -626,6 +631,7 @@ export class Connection {
     const opcode = this.sendingFragmented ? Opcode.Continuation : binary ? Opcode.Binary : Opcode.Text;
     this.sendingFragmented = !fin;
     if (this.compressing || this.sendQueue.length > 0) {
+      if (this.sendQueue === NO_SENDS) this.sendQueue = [];
       this.sendQueue.push({ data: bytes, opcode: fin ? opcode | 0x80 : opcode, control: false });
       return true;
     }
@@ -675,6 +681,7 @@ export class Connection {
     if (bytes.length > MAX_CONTROL_PAYLOAD) invalidArgument('control frame payload must be at most 125 bytes');
     if (this._state !== ConnectionState.OPEN) return false;
     if (this.compressing || this.sendQueue.length > 0) {
+      if (this.sendQueue === NO_SENDS) this.sendQueue = [];
       this.sendQueue.push({ data: Buffer.from(bytes), opcode, control: true });
       return true;
     }

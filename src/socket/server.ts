@@ -24,7 +24,7 @@ import {
 import type { MessageCodec } from '../protocol/types.js';
 import { createDeflateCodec } from './deflate-codec.js';
 import { Heartbeat, type HeartbeatOptions } from './heartbeat.js';
-import { WebSocket, type WebSocketBaseOptions } from './websocket.js';
+import { WebSocket, resolveSocketSettings, type SocketSettings, type WebSocketBaseOptions } from './websocket.js';
 
 /** What a `verifyClient` callback learns about a handshake. */
 export interface VerifyClientInfo {
@@ -129,6 +129,8 @@ export class WebSocketServer extends EventEmitter {
   readonly server: HttpServer | HttpsServer | null;
 
   private readonly options: WebSocketServerOptions;
+  /** Socket limits, resolved once and shared by every accepted socket. */
+  private readonly settings: SocketSettings;
   private readonly deflate: ResolvedDeflateOptions | null;
   private readonly heartbeat: Heartbeat | null;
   private readonly handshakeTimeout: number;
@@ -147,6 +149,7 @@ export class WebSocketServer extends EventEmitter {
     const modes = [options.port !== undefined, options.server !== undefined, options.noServer === true].filter(Boolean).length;
     if (modes !== 1) invalidArgument('exactly one of "port", "server" or "noServer" must be given');
     this.options = options;
+    this.settings = resolveSocketSettings(options);
     this.handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     if (!(this.handshakeTimeout > 0)) invalidArgument('handshakeTimeout must be a positive number of ms');
     this.deflate = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
@@ -369,6 +372,7 @@ export class WebSocketServer extends EventEmitter {
     const ip = socket.remoteAddress ?? '';
     ws._attach(socket, head, {
       ...this.options,
+      settings: this.settings,
       role: 'server',
       protocol,
       extensions,
@@ -379,14 +383,20 @@ export class WebSocketServer extends EventEmitter {
     this.connections++;
     this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     if (this.options.clientTracking !== false) this.clients.add(ws);
-    ws.once('close', () => {
-      this.connections--;
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left === 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, left);
-      this.clients.delete(ws);
-    });
+    // One shared listener rather than a closure (or a once() wrapper) per connection.
+    (ws as TrackedWebSocket)[kServer] = this;
+    ws.on('close', untrack);
     callback(ws, req);
+  }
+
+  /** @internal A tracked socket closed: release its counts. */
+  _release(ws: WebSocket): void {
+    this.connections--;
+    const ip = ws.remoteAddress ?? '';
+    const left = (this.perIp.get(ip) ?? 1) - 1;
+    if (left === 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, left);
+    this.clients.delete(ws);
   }
 
   private matchesPath(req: IncomingMessage): boolean {
@@ -396,6 +406,13 @@ export class WebSocketServer extends EventEmitter {
     const q = url.indexOf('?');
     return (q === -1 ? url : url.slice(0, q)) === path;
   }
+}
+
+const kServer = Symbol('volley.server');
+type TrackedWebSocket = WebSocket & { [kServer]: WebSocketServer };
+
+function untrack(this: WebSocket): void {
+  (this as TrackedWebSocket)[kServer]._release(this);
 }
 
 /** Plain HTTP requests to a standalone WebSocket server get 426 Upgrade Required (RFC 6455 §4.2.2). */

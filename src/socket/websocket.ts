@@ -86,6 +86,8 @@ export interface WebSocketBaseOptions {
 
 /** Everything the server or client side decided during the handshake. @internal */
 export interface AttachOptions extends WebSocketBaseOptions {
+  /** Pre-resolved limits (a server resolves them once for all its sockets). */
+  settings?: SocketSettings;
   role: Role;
   protocol: string;
   extensions: string;
@@ -105,6 +107,60 @@ const DEFAULT_CLOSE_TIMEOUT = 10_000;
 /** Batches up to this size are merged into one buffer before writing. */
 const MERGE_LIMIT = 16 * 1024;
 
+/** The per-socket limits of {@link WebSocketBaseOptions}, resolved once and shared by a server's sockets. */
+export interface SocketSettings {
+  readonly highWaterMark: number;
+  readonly maxBuffered: number;
+  readonly dropPolicy: boolean;
+  readonly inboundHighWater: number;
+  readonly closeTimeoutMs: number;
+}
+
+/** Resolves (and checks) the socket limits of `options`. */
+export function resolveSocketSettings(options: WebSocketBaseOptions): SocketSettings {
+  const settings: SocketSettings = {
+    highWaterMark: options.sendHighWaterMark ?? DEFAULT_HIGH_WATER,
+    maxBuffered: options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED,
+    dropPolicy: options.backpressurePolicy === 'drop',
+    inboundHighWater: options.inboundHighWaterMark ?? DEFAULT_INBOUND_HIGH_WATER,
+    closeTimeoutMs: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+  };
+  for (const [name, value] of [
+    ['sendHighWaterMark', settings.highWaterMark],
+    ['maxBufferedAmount', settings.maxBuffered],
+    ['inboundHighWaterMark', settings.inboundHighWater],
+    ['closeTimeout', settings.closeTimeoutMs],
+  ] as const) {
+    if (!(value >= 0)) invalidArgument(`${name} must be a non-negative number`);
+  }
+  if (options.backpressurePolicy !== undefined && options.backpressurePolicy !== 'close' && options.backpressurePolicy !== 'drop') {
+    invalidArgument("backpressurePolicy must be 'close' or 'drop'");
+  }
+  return Object.freeze(settings);
+}
+
+const DEFAULT_SETTINGS = resolveSocketSettings({});
+
+/** Where a socket's shared handlers find their WebSocket. */
+const kWebSocket = Symbol('volley.websocket');
+type OwnedSocket = Socket & { [kWebSocket]: WebSocket };
+
+function socketOnData(this: OwnedSocket, chunk: Buffer): void {
+  this[kWebSocket]._onData(chunk);
+}
+function socketOnEnd(this: OwnedSocket): void {
+  this[kWebSocket]._onEnd();
+}
+function socketOnClose(this: OwnedSocket): void {
+  this[kWebSocket]._onSocketClose();
+}
+function socketOnDrain(this: OwnedSocket): void {
+  this[kWebSocket]._onDrain();
+}
+function socketOnError(this: OwnedSocket, error: Error): void {
+  this[kWebSocket]._onSocketError(error);
+}
+
 /**
  * A WebSocket connection. Create clients with `new WebSocket(url, protocols?, options?)` (see `client.ts`);
  * server-side sockets come from `WebSocketServer`.
@@ -114,10 +170,11 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   static readonly OPEN = 1;
   static readonly CLOSING = 2;
   static readonly CLOSED = 3;
-  readonly CONNECTING = 0;
-  readonly OPEN = 1;
-  readonly CLOSING = 2;
-  readonly CLOSED = 3;
+  // On the prototype (defined below the class), not on each instance.
+  declare readonly CONNECTING: 0;
+  declare readonly OPEN: 1;
+  declare readonly CLOSING: 2;
+  declare readonly CLOSED: 3;
 
   /** The URL this client connected to; empty on server-side sockets. */
   url = '';
@@ -138,14 +195,12 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   /** @internal */ _socket: Socket | null = null;
   private conn: Connection | null = null;
   private heartbeat: Heartbeat | null = null;
-  private out: Buffer[] = [];
+  /** Frames written this tick, sent together at its end (allocated on first use). */
+  private out: Buffer[] | null = null;
   private outBytes = 0;
   private flushScheduled = false;
-  private highWaterMark = DEFAULT_HIGH_WATER;
-  private maxBuffered = DEFAULT_MAX_BUFFERED;
-  private dropPolicy = false;
-  private inboundHighWater = DEFAULT_INBOUND_HIGH_WATER;
-  private closeTimeoutMs = DEFAULT_CLOSE_TIMEOUT;
+  /** Limits shared by every socket of one server (one object, not five fields per connection). */
+  private settings: SocketSettings = DEFAULT_SETTINGS;
   private closeTimer: NodeJS.Timeout | null = null;
   private closeInfo: { code: number; reason: string; error: WebSocketError | null } | null = null;
   private userPaused = false;
@@ -209,17 +264,17 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     if (conn === null || this._readyState !== WebSocket.OPEN) return SendStatus.DROPPED;
     const buffered = this.bufferedAmount;
     // A string's UTF-8 size is at most 3 bytes per UTF-16 unit: count exactly only when that bound is too high.
-    if (buffered > 0 && (typeof bytes === 'string' ? buffered + bytes.length * 3 : buffered + bytes.byteLength) > this.maxBuffered) {
+    if (buffered > 0 && (typeof bytes === 'string' ? buffered + bytes.length * 3 : buffered + bytes.byteLength) > this.settings.maxBuffered) {
       const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength;
       // The limit is on what waits behind a slow peer: one message on an idle connection always goes.
-      if (buffered + size > this.maxBuffered) {
-        if (this.dropPolicy) return SendStatus.DROPPED;
+      if (buffered + size > this.settings.maxBuffered) {
+        if (this.settings.dropPolicy) return SendStatus.DROPPED;
         this.abort(new WebSocketError(ErrorCode.SLOW_CONSUMER, 'outbound buffer exceeded maxBufferedAmount'));
         return SendStatus.DROPPED;
       }
     }
     conn.send(bytes, options?.binary, options?.fin ?? true);
-    return this.bufferedAmount > this.highWaterMark ? SendStatus.BACKPRESSURE : SendStatus.OK;
+    return this.bufferedAmount > this.settings.highWaterMark ? SendStatus.BACKPRESSURE : SendStatus.OK;
   }
 
   /** Sends a ping (payload ≤ 125 bytes). Throws on a bad payload; does nothing when not open. */
@@ -292,11 +347,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     this.protocol = options.protocol;
     this.extensions = options.extensions;
     this.remoteAddress = socket.remoteAddress;
-    this.highWaterMark = options.sendHighWaterMark ?? DEFAULT_HIGH_WATER;
-    this.maxBuffered = options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED;
-    this.dropPolicy = options.backpressurePolicy === 'drop';
-    this.inboundHighWater = options.inboundHighWaterMark ?? DEFAULT_INBOUND_HIGH_WATER;
-    this.closeTimeoutMs = options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT;
+    this.settings = options.settings ?? resolveSocketSettings(options);
     this.conn = new Connection(
       {
         role: options.role,
@@ -311,12 +362,14 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     );
     socket.setNoDelay(true);
     socket.setTimeout(0);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onSocketClose);
-    socket.on('drain', this.onDrain);
+    // Shared handler functions find this WebSocket through the socket: no closures per connection.
+    (socket as OwnedSocket)[kWebSocket] = this;
+    socket.on('data', socketOnData);
+    socket.on('end', socketOnEnd);
+    socket.on('close', socketOnClose);
+    socket.on('drain', socketOnDrain);
     // An 'error' listener is attached before anything else can happen: no socket error may escape.
-    socket.on('error', this.onSocketError);
+    socket.on('error', socketOnError);
     this._readyState = WebSocket.OPEN;
     this.lastSeen = performance.now();
     this.heartbeat = options.heartbeat;
@@ -332,7 +385,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /** @internal Queues bytes for the batched write at the end of this tick. */
   _write(data: Uint8Array): void {
-    this.out.push(data as Buffer);
+    (this.out ??= []).push(data as Buffer);
     this.outBytes += data.byteLength;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -380,47 +433,52 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /** @internal */
   _receive(chunk: Buffer): void {
-    if (this.conn !== null && this.conn.state !== ConnectionState.CLOSED) this.onData(chunk);
+    if (this.conn !== null && this.conn.state !== ConnectionState.CLOSED) this._onData(chunk);
   }
 
-  private onData = (chunk: Buffer): void => {
+  /** @internal */
+  _onData(chunk: Buffer): void {
     // Any inbound byte proves the peer alive.
     this.lastSeen = performance.now();
     this.pingSentAt = 0;
     const conn = this.conn!;
     conn.receive(chunk);
-    if (conn.pendingInputBytes > this.inboundHighWater && !this.inflatePaused) {
+    if (conn.pendingInputBytes > this.settings.inboundHighWater && !this.inflatePaused) {
       this.inflatePaused = true;
       this._socket?.pause();
     }
-  };
+  }
 
-  private onDrain = (): void => {
+  /** @internal */
+  _onDrain(): void {
     if (this.outBytes === 0) this.emit('drain');
-  };
+  }
 
-  private onEnd = (): void => {
+  /** @internal */
+  _onEnd(): void {
     // The peer half-closed. Finish our side; a connection still open ends abnormally (1006).
     this.conn?.receiveEof();
     this._socket?.end();
-  };
+  }
 
-  private onSocketError = (error: Error): void => {
+  /** @internal */
+  _onSocketError(error: Error): void {
     // Reported through 'close' (1006); 'error' only when somebody listens, so it can never crash the process.
     if (this.closeInfo === null) {
       this.closeInfo = { code: CloseCode.ABNORMAL, reason: '', error: null };
       if (this.listenerCount('error') > 0) this.emit('error', error);
     }
     this._socket?.destroy();
-  };
+  }
 
-  private onSocketClose = (): void => {
+  /** @internal */
+  _onSocketClose(): void {
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     this.closeTimer = null;
     this.heartbeat?.delete(this);
     this.conn?.receiveEof();
     this._readyState = WebSocket.CLOSED;
-    this.out = [];
+    this.out = null;
     this.outBytes = 0;
     if (this.closeEmitted) return;
     this.closeEmitted = true;
@@ -429,7 +487,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     const info = this.closeInfo ?? { code: CloseCode.ABNORMAL, reason: '', error: null };
     const wasClean = this.conn !== null && this.conn.closeSent && this.conn.closeReceived;
     this.emit('close', info.code, info.reason, wasClean);
-  };
+  }
 
   /** Terminates after a local policy decision (slow consumer, missed pong). */
   private abort(error: WebSocketError): void {
@@ -446,7 +504,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   private armCloseTimer(): void {
     if (this.closeTimer !== null || this._socket === null) return;
-    this.closeTimer = setTimeout(destroyOnTimeout, this.closeTimeoutMs, this);
+    this.closeTimer = setTimeout(destroyOnTimeout, this.settings.closeTimeoutMs, this);
     this.closeTimer.unref();
   }
 
@@ -455,8 +513,8 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     this.flushScheduled = false;
     const socket = this._socket;
     const out = this.out;
-    if (out.length === 0 || socket === null) return;
-    this.out = [];
+    if (out === null || out.length === 0 || socket === null) return;
+    this.out = null;
     const bytes = this.outBytes;
     this.outBytes = 0;
     if (socket.destroyed) return;
@@ -494,6 +552,10 @@ class ConnectionSink implements ConnectionEvents {
   drained(): void {
     this.ws._drained();
   }
+}
+
+for (const [name, value] of [['CONNECTING', 0], ['OPEN', 1], ['CLOSING', 2], ['CLOSED', 3]] as const) {
+  Object.defineProperty(WebSocket.prototype, name, { value, enumerable: true });
 }
 
 function parseHead(ws: WebSocket, head: Buffer): void {
