@@ -32,6 +32,18 @@ export interface HubLogger {
 
 const silentLogger: HubLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** What an `onConnect` hook may change about a connection. */
+export interface ConnectOverrides {
+  /** The user id to use instead of the token's. */
+  userId?: string;
+  /** Connection info (replaces the token's `info`). */
+  info?: unknown;
+  /** When the connection expires (ms since the epoch); it must `refresh` before. */
+  expiresAt?: number;
+  /** Channel capabilities (replace the token's). */
+  capabilities?: Capabilities;
+}
+
 /** Application hooks: accept, refuse (throw a `HubError` or `DisconnectError`) or transform. */
 export interface HubHooks {
   /** A client sent its connect command (after token verification). May change the user id or info. */
@@ -41,7 +53,7 @@ export interface HubHooks {
     transport: string;
     request: ConnectionRequest;
     info: unknown;
-  }): void | { userId?: string; info?: unknown } | Promise<void | { userId?: string; info?: unknown }>;
+  }): void | ConnectOverrides | Promise<void | ConnectOverrides>;
   /** A client asks to subscribe. */
   onSubscribe?(ctx: { clientId: string; userId: string; channel: string; presenceData: unknown }): void | Promise<void>;
   /** A client publishes. Return `{ data }` to replace the payload. */

@@ -239,6 +239,8 @@ export class Session {
     if (decision) {
       if (decision.userId !== undefined) this.userId = decision.userId;
       if (decision.info !== undefined) this.info = decision.info;
+      if (decision.expiresAt !== undefined) this.expiresAt = decision.expiresAt;
+      if (decision.capabilities !== undefined) this.capabilities = decision.capabilities;
     }
     if (this.isClosed()) return;
     this.setState(SessionState.CONNECTED);
