@@ -95,6 +95,16 @@ export const CONFIG_SCHEMA: Schema = {
       },
     },
     allowedOrigins: { kind: 'strings' },
+    hooks: {
+      kind: 'object',
+      fields: {
+        connectUrl: { kind: 'string', nonEmpty: true },
+        subscribeUrl: { kind: 'string', nonEmpty: true },
+        publishUrl: { kind: 'string', nonEmpty: true },
+        timeoutMs: { kind: 'integer', min: 1 },
+        headers: { kind: 'record', value: { kind: 'string' } },
+      },
+    },
     namespaces: {
       kind: 'object',
       fields: {
@@ -145,6 +155,19 @@ export const CONFIG_SCHEMA: Schema = {
       fields: {
         maxBodyBytes: { kind: 'integer', min: 1, max: 2 ** 31 - 1 },
         maxBroadcastChannels: POSITIVE,
+      },
+    },
+    fallbacks: {
+      kind: 'object',
+      fields: {
+        polling: FLAG,
+        sse: FLAG,
+        pollTimeoutMs: POSITIVE,
+        sessionIdleMs: POSITIVE,
+        maxQueueBytes: POSITIVE,
+        maxBodyBytes: { kind: 'integer', min: 1, max: 2 ** 31 - 1 },
+        keepaliveMs: POSITIVE,
+        maxSessions: COUNT,
       },
     },
     shutdown: {

@@ -60,6 +60,20 @@ describe('defaults', () => {
     assert.equal(config.limits.commands.maxChannelLength, 255);
   });
 
+  test('the HTTP fallbacks are on, with their documented limits', async () => {
+    const { config } = await load(workdir());
+    assert.deepEqual(config.fallbacks, {
+      polling: true,
+      sse: true,
+      pollTimeoutMs: 25_000,
+      sessionIdleMs: 30_000,
+      maxQueueBytes: 1_048_576,
+      maxBodyBytes: 65_536,
+      keepaliveMs: 15_000,
+      maxSessions: 0,
+    });
+  });
+
   test('warns when no client could ever connect', async () => {
     const { warnings } = await load(workdir());
     assert.ok(warnings.some((w) => /no WebSocket client can connect/.test(w)));
@@ -216,9 +230,29 @@ describe('validation errors name the key and the source', () => {
     await assertConfigError(load(workdir(), { flags: { host: 'a host' } }), 'flag --host', /host name or an IP address/);
   });
 
+  test('fallback settings: merged field by field, checked by type', async () => {
+    const { config } = await load(workdir({ 'volley.config.json': { fallbacks: { sse: false, pollTimeoutMs: 1000 } } }));
+    assert.equal(config.fallbacks.sse, false);
+    assert.equal(config.fallbacks.polling, true);
+    assert.equal(config.fallbacks.pollTimeoutMs, 1000);
+    assert.equal(config.fallbacks.sessionIdleMs, 30_000);
+    const cwd = workdir({ 'volley.config.json': { fallbacks: { sessionIdleMs: 0 } } });
+    await assertConfigError(load(cwd), join(cwd, 'volley.config.json'), /"fallbacks\.sessionIdleMs" must be an integer ≥ 1/);
+    const typo = workdir({ 'volley.config.json': { fallbacks: { pollTimeout: 5 } } });
+    await assertConfigError(load(typo), join(typo, 'volley.config.json'), /did you mean "fallbacks\.pollTimeoutMs"/);
+  });
+
   test('a value checked by the hub: joinLeave needs presence', async () => {
     const cwd = workdir({ 'volley.config.json': { namespaces: { namespaces: { chat: { joinLeave: true } } } } });
     await assertConfigError(load(cwd), 'configuration', /joinLeave needs presence/);
+  });
+
+  test('the backend hooks: URLs from the environment, an unknown hooks key refused', async () => {
+    const { config } = await load(workdir(), {
+      env: { VOLLEY_HOOK_CONNECT_URL: 'http://127.0.0.1:3000/volley/connect', VOLLEY_HOOK_PUBLISH_URL: 'http://127.0.0.1:3000/volley/publish' },
+    });
+    assert.deepEqual(config.hooks, { connectUrl: 'http://127.0.0.1:3000/volley/connect', publishUrl: 'http://127.0.0.1:3000/volley/publish' });
+    await assertConfigError(load(workdir({ 'volley.config.json': { hooks: { connectURL: 'x' } } })), /volley\.config\.json$/, /connectURL/);
   });
 
   test('a token secret that is too short', async () => {

@@ -20,6 +20,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createTokenVerifier, type TokenVerifierOptions } from '../hub/auth.js';
+import { createHttpHooks } from '../hub/hooks.js';
 import { DEFAULT_HUB_LIMITS, type HubLimits } from '../hub/hub.js';
 import { Namespaces, type NamespaceOptions, type NamespacesConfig } from '../hub/namespaces.js';
 import { RateLimiter, type RateLimitOptions } from '../hub/rate-limit.js';
@@ -30,6 +31,17 @@ import { CONFIG_SCHEMA, SchemaProblem, merge, nest, schemaAt, validate } from '.
 export type HistoryEngine = 'sqlite' | 'memory';
 /** pino log levels (`silent` logs nothing). */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** Where the application's backend answers hook requests (each optional). */
+export interface HooksConfig {
+  readonly connectUrl?: string;
+  readonly subscribeUrl?: string;
+  readonly publishUrl?: string;
+  /** Whole-request deadline per hook call, in ms. @default 3000 */
+  readonly timeoutMs?: number;
+  /** Extra headers sent to the backend (e.g. a shared secret). */
+  readonly headers?: Readonly<Record<string, string>>;
+}
 
 /** How connection tokens (JWT) are verified. At least one of `hmacSecret`, `publicKey`, `jwksUrl`. */
 export interface TokenConfig {
@@ -71,6 +83,30 @@ export interface ApiConfig {
   readonly maxBroadcastChannels: number;
 }
 
+/**
+ * The HTTP fallbacks for clients whose WebSockets are blocked: long-polling at `/poll` and Server-Sent Events
+ * at `/sse` (docs/protocol.md, "HTTP fallbacks"). They share `allowedOrigins`, tokens and anonymous access with
+ * the WebSocket endpoint.
+ */
+export interface FallbacksConfig {
+  /** Serve long-polling (`/poll/open`, `/poll`, `/poll/send`). @default true */
+  readonly polling: boolean;
+  /** Serve Server-Sent Events (`/sse`, `/sse/send`), including subscribe-by-URL. @default true */
+  readonly sse: boolean;
+  /** Longest wait of a poll with nothing to deliver before it answers `[]`, in ms. @default 25000 */
+  readonly pollTimeoutMs: number;
+  /** A long-polling session with no poll in progress for this long is ended, in ms. @default 30000 */
+  readonly sessionIdleMs: number;
+  /** Outbound bytes queued per session before the slow-consumer policy applies. @default 1048576 */
+  readonly maxQueueBytes: number;
+  /** Largest command body (`POST …/send`), in bytes (413 and close beyond, checked while it streams). @default 65536 */
+  readonly maxBodyBytes: number;
+  /** Interval of the `: ping` comments on event streams, in ms. @default 15000 */
+  readonly keepaliveMs: number;
+  /** Most sessions per fallback transport on this node (503 beyond); 0 is unlimited. @default 0 */
+  readonly maxSessions: number;
+}
+
 /** Graceful shutdown on SIGTERM/SIGINT. */
 export interface ShutdownConfig {
   /** How long clients get to close after being told to reconnect elsewhere, in ms. @default 10000 */
@@ -103,6 +139,11 @@ export interface VolleyConfig {
   readonly history: HistoryEngine;
   /** Token verification; absent: only anonymous clients (if allowed). */
   readonly token: TokenConfig | undefined;
+  /**
+   * The application backend decides connect, subscribe and publish over HTTP (docs/security-hub.md, "Hooks").
+   * Env `VOLLEY_HOOK_CONNECT_URL`, `VOLLEY_HOOK_SUBSCRIBE_URL`, `VOLLEY_HOOK_PUBLISH_URL`. @default none
+   */
+  readonly hooks: HooksConfig | undefined;
   /** Browser origins allowed to open WebSockets (403 otherwise). Env `VOLLEY_ALLOWED_ORIGINS`. @default every origin */
   readonly allowedOrigins: readonly string[] | undefined;
   /** Namespace settings (after `allowAnonymous` is applied). */
@@ -113,6 +154,7 @@ export interface VolleyConfig {
   readonly rateLimits: RateLimitOptions;
   readonly websocket: WebSocketConfig;
   readonly api: ApiConfig;
+  readonly fallbacks: FallbacksConfig;
   readonly shutdown: ShutdownConfig;
   /** Env `VOLLEY_LOG_LEVEL`, flag `--log-level`. @default 'info' */
   readonly logLevel: LogLevel;
@@ -127,6 +169,16 @@ export const CONFIG_DEFAULTS = Object.freeze({
   history: 'sqlite' as HistoryEngine,
   websocket: { path: '/ws', maxMessageSize: 65_536, maxQueueBytes: 1_048_576, perMessageDeflate: false, maxConnections: 0, maxConnectionsPerIp: 0 },
   api: { maxBodyBytes: 1_048_576, maxBroadcastChannels: 1000 },
+  fallbacks: {
+    polling: true,
+    sse: true,
+    pollTimeoutMs: 25_000,
+    sessionIdleMs: 30_000,
+    maxQueueBytes: 1_048_576,
+    maxBodyBytes: 65_536,
+    keepaliveMs: 15_000,
+    maxSessions: 0,
+  },
   shutdown: { drainMs: 10_000, reconnectWindowMs: 5000 },
   logLevel: 'info' as LogLevel,
 });
@@ -176,6 +228,9 @@ export const ENV_SETTINGS: Readonly<Record<string, Setting>> = {
   VOLLEY_TOKEN_HMAC_SECRET: { path: 'token.hmacSecret', parse: asText },
   VOLLEY_TOKEN_PUBLIC_KEY: { path: 'token.publicKey', parse: asPem },
   VOLLEY_TOKEN_JWKS_URL: { path: 'token.jwksUrl', parse: asText },
+  VOLLEY_HOOK_CONNECT_URL: { path: 'hooks.connectUrl', parse: asText },
+  VOLLEY_HOOK_SUBSCRIBE_URL: { path: 'hooks.subscribeUrl', parse: asText },
+  VOLLEY_HOOK_PUBLISH_URL: { path: 'hooks.publishUrl', parse: asText },
   VOLLEY_LOG_LEVEL: { path: 'logLevel', parse: asText },
   VOLLEY_ALLOWED_ORIGINS: { path: 'allowedOrigins', parse: asList },
 };
@@ -372,6 +427,8 @@ function resolveConfig(raw: Record<string, unknown>, cwd: string, warnings: stri
 
   const token = raw.token as TokenConfig | undefined;
   if (token !== undefined) semantic('token', () => createTokenVerifier(tokenVerifierOptions(token)));
+  const hooks = raw.hooks as HooksConfig | undefined;
+  if (hooks !== undefined) semantic('hooks', () => createHttpHooks(hooks));
 
   const apiKey = raw.apiKey as string | undefined;
   if (apiKey !== undefined && apiKey.length < 16) warnings.push('the API key is shorter than 16 characters: use a long random key in production');
@@ -388,12 +445,14 @@ function resolveConfig(raw: Record<string, unknown>, cwd: string, warnings: stri
     dataDir: resolve(cwd, raw.dataDir as string),
     history: raw.history as HistoryEngine,
     token,
+    hooks,
     allowedOrigins: raw.allowedOrigins as string[] | undefined,
     namespaces,
     limits,
     rateLimits,
     websocket,
     api: raw.api as ApiConfig,
+    fallbacks: raw.fallbacks as FallbacksConfig,
     shutdown: raw.shutdown as ShutdownConfig,
     logLevel: raw.logLevel as LogLevel,
   };

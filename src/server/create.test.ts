@@ -8,7 +8,9 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { within } from '../test-support/util.js';
+import { TEST_SECRET, mintToken } from '../hub/testing/tokens.js';
+import { sleep, within } from '../test-support/util.js';
+import { PollClient, StreamReader } from '../transports/fallback-harness.test.js';
 import { loadConfig } from './config.js';
 import { createVolleyServer, ServerState } from './create.js';
 import { HubClient, http, startTestServer, tempDir, type TestServer } from './harness.test.js';
@@ -190,5 +192,88 @@ describe('SQLite history', () => {
     const { config } = await loadConfig({ env: {}, cwd, flags: { 'data-dir': 'a-file/data', 'log-level': 'silent' } });
     await assert.rejects(createVolleyServer(config), /cannot open the history database in .*a-file\/data: ENOTDIR/);
     rmSync(cwd, { recursive: true, force: true });
+  });
+});
+
+describe('HTTP fallbacks', () => {
+  test('long-polling and SSE are served beside /ws, carrying what the HTTP API publishes', T, async () => {
+    const t = await start();
+    const poller = await PollClient.open(t.url);
+    assert.ok((await poller.command({ type: 'connect' })).result);
+    assert.ok((await poller.command({ type: 'subscribe', channel: 'chat:both' })).result);
+    const stream = await StreamReader.open(`${t.url}/sse?channel=chat:both`);
+    try {
+      await stream.next((b) => b.id !== undefined);
+      const published = await http(`${t.url}/api/publish`, { method: 'POST', body: { channel: 'chat:both', data: 'hello' } });
+      assert.equal(published.status, 200);
+      assert.equal((await poller.until((m) => m.type === 'publication')).data, 'hello');
+      assert.equal(JSON.parse((await stream.event('publication')).data!).data, 'hello');
+    } finally {
+      stream.close();
+    }
+  });
+
+  test('follow the server’s token rules: no token → 4500 / 401; a valid token connects', T, async () => {
+    const t = await startTestServer({ token: { hmacSecret: TEST_SECRET } });
+    running.push(t);
+    const poller = await PollClient.open(t.url);
+    await poller.send({ type: 'connect' });
+    const push = await poller.until((m) => m.type === 'disconnect');
+    assert.equal(push.code, 4500);
+    assert.equal((await http(`${t.url}/sse?channel=chat:x`, { apiKey: null })).status, 401);
+    const token = await mintToken({ sub: 'alice' });
+    const stream = await StreamReader.open(`${t.url}/sse?channel=chat:x`, { authorization: `Bearer ${token}` });
+    try {
+      assert.equal(stream.status, 200);
+      await stream.next((b) => b.id !== undefined);
+    } finally {
+      stream.close();
+    }
+  });
+
+  test('follow the origin allowlist', T, async () => {
+    const t = await start({ allowedOrigins: ['https://app.example'] });
+    const evil = { origin: 'https://evil.example' };
+    assert.equal((await http(`${t.url}/poll/open`, { method: 'POST', headers: evil, apiKey: null })).status, 403);
+    assert.equal((await http(`${t.url}/sse?channel=chat:x`, { headers: evil, apiKey: null })).status, 403);
+    const ok = await http(`${t.url}/poll/open`, { method: 'POST', headers: { origin: 'https://app.example' }, apiKey: null });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.headers['access-control-allow-origin'], 'https://app.example');
+  });
+
+  test('take their limits from the fallbacks settings', T, async () => {
+    const t = await start({ fallbacks: { pollTimeoutMs: 200, maxBodyBytes: 100 } });
+    const poller = await PollClient.open(t.url);
+    const began = Date.now();
+    assert.deepEqual((await poller.poll()).json, []);
+    assert.ok(Date.now() - began < 2000);
+    const big = await poller.send({ type: 'rpc', method: 'm', data: 'x'.repeat(200) });
+    assert.equal(big.answer.status, 413);
+  });
+
+  test('can be turned off (404)', T, async () => {
+    const t = await start({ fallbacks: { polling: false, sse: false } });
+    assert.equal((await http(`${t.url}/poll/open`, { method: 'POST', apiKey: null })).status, 404);
+    assert.equal((await http(`${t.url}/sse?channel=chat:x`, { apiKey: null })).status, 404);
+  });
+
+  test('a shutdown tells fallback clients to reconnect elsewhere (1001) and drains them', T, async () => {
+    const t = await startTestServer({ allowAnonymous: true });
+    const stream = await StreamReader.open(`${t.url}/sse`);
+    const { sid } = JSON.parse((await stream.next()).data!);
+    await http(`${t.url}/sse/send?sid=${sid}`, { method: 'POST', body: [{ id: 1, type: 'connect' }], apiKey: null });
+    await stream.message((m) => m.id === 1);
+    const poller = await PollClient.open(t.url);
+    await poller.command({ type: 'connect' });
+    const waiting = poller.poll();
+    await sleep(100); // the poll is in progress
+    const stopping = t.server.shutdown({ drainMs: 3000 });
+    const push = await stream.message((m) => m.type === 'disconnect');
+    assert.equal(push.code, 1001);
+    assert.equal(push.reconnect, true);
+    await within(stream.ended, 3000, 'the end of the stream');
+    assert.equal((await waiting).json[0].code, 1001);
+    await within(stopping, 5000, 'the shutdown');
+    await t.stop();
   });
 });

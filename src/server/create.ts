@@ -4,6 +4,8 @@
  * logger, the WebSocket transport, and one `node:http` server that routes
  *
  * - `GET <websocket.path>` with `Upgrade: websocket` → the hub (other upgrade paths: 404);
+ * - `/poll/open`, `/poll`, `/poll/send` → long-polling; `/sse`, `/sse/send` → Server-Sent Events (the HTTP
+ *   fallbacks, unless `fallbacks.polling` / `fallbacks.sse` turn them off);
  * - `/api/…` → the HTTP API; `/metrics` → Prometheus; `/healthz`, `/`, `/docs/…` → status and docs.
  *
  * {@link VolleyServer.shutdown} drains: it stops accepting, marks `/healthz` as draining, tells every client to
@@ -34,11 +36,15 @@ import { MemoryPresenceStore } from '../engines/memory-presence.js';
 import { SqliteHistoryStore } from '../engines/sqlite-history.js';
 import { createTokenVerifier } from '../hub/auth.js';
 import type { HistoryStore } from '../hub/engine.js';
+import { createHttpHooks } from '../hub/hooks.js';
 import { Hub, type HubHooks } from '../hub/hub.js';
+import { hubHooksFromHttp } from './http-hooks.js';
 import { createApiHandler, type HttpHandler } from '../http/api.js';
 import { createMetricsHandler, PromMetrics } from '../http/metrics.js';
 import { sendJson } from '../http/respond.js';
 import { createStaticHandler } from '../http/static.js';
+import { PollingTransport } from '../transports/polling.js';
+import { SseTransport } from '../transports/sse.js';
 import { WebSocketTransport } from '../transports/websocket.js';
 import { redactConfig, tokenVerifierOptions, type VolleyConfig } from './config.js';
 
@@ -195,6 +201,9 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
   }
 
   const metrics = new PromMetrics({ namespaces: Object.keys(config.namespaces.namespaces ?? {}) });
+  // Hooks from the config ask the application's backend; hooks given in code (embedding) take precedence.
+  let hubRef: Hub | null = null;
+  const hooks = options.hooks ?? (config.hooks !== undefined ? hubHooksFromHttp(createHttpHooks(config.hooks), () => hubRef!) : undefined);
   const hub = new Hub({
     broker,
     history,
@@ -207,8 +216,9 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
     metrics,
     logger,
     server: { name: 'volley', version },
-    ...(options.hooks !== undefined ? { hooks: options.hooks } : {}),
+    ...(hooks !== undefined ? { hooks } : {}),
   });
+  hubRef = hub;
   const transport = new WebSocketTransport(hub, {
     maxMessageSize: config.websocket.maxMessageSize,
     maxQueueBytes: config.websocket.maxQueueBytes,
@@ -218,8 +228,23 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
     ...(config.allowedOrigins !== undefined ? { allowedOrigins: config.allowedOrigins } : {}),
   });
 
+  const fallbackOptions = {
+    maxQueueBytes: config.fallbacks.maxQueueBytes,
+    maxBodyBytes: config.fallbacks.maxBodyBytes,
+    maxSessions: config.fallbacks.maxSessions,
+    ...(config.allowedOrigins !== undefined ? { allowedOrigins: config.allowedOrigins } : {}),
+  };
+  const polling = config.fallbacks.polling
+    ? new PollingTransport(hub, { ...fallbackOptions, pollTimeoutMs: config.fallbacks.pollTimeoutMs, sessionIdleMs: config.fallbacks.sessionIdleMs })
+    : null;
+  const sse = config.fallbacks.sse ? new SseTransport(hub, { ...fallbackOptions, keepaliveMs: config.fallbacks.keepaliveMs }) : null;
+  /** Open client connections on every transport. */
+  const connections = (): number => transport.connections + (polling?.connections ?? 0) + (sse?.connections ?? 0);
+
   let state: ServerState = ServerState.CREATED;
   const handlers: HttpHandler[] = [
+    ...(polling !== null ? [(req: IncomingMessage, res: ServerResponse) => polling.handle(req, res)] : []),
+    ...(sse !== null ? [(req: IncomingMessage, res: ServerResponse) => sse.handle(req, res)] : []),
     createApiHandler({
       hub,
       apiKey: config.apiKey,
@@ -232,7 +257,7 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
       status: {
         version,
         nodeId,
-        connections: () => transport.connections,
+        connections,
         draining: () => state === ServerState.DRAINING || state === ServerState.CLOSED,
         websocketPath: config.websocket.path,
         apiEnabled: config.apiKey !== undefined,
@@ -323,13 +348,13 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
         const drainMs = shutdownOptions.drainMs ?? config.shutdown.drainMs;
         const wasListening = state === ServerState.LISTENING;
         state = ServerState.DRAINING;
-        logger.info({ connections: transport.connections, drainMs }, 'draining');
+        logger.info({ connections: connections(), drainMs }, 'draining');
         const serverClosed = wasListening ? new Promise<void>((resolve) => httpServer.close(() => resolve())) : Promise.resolve();
         httpServer.closeIdleConnections();
         hub.shutdown({ reconnectWindowMs: config.shutdown.reconnectWindowMs });
-        const drained = await waitFor(() => transport.connections === 0 || forced, drainMs);
-        if (!drained) logger.warn({ connections: transport.connections }, 'clients still connected after the drain period: closing them');
-        await bounded(transport.close(), 1000);
+        const drained = await waitFor(() => connections() === 0 || forced, drainMs);
+        if (!drained) logger.warn({ connections: connections() }, 'clients still connected after the drain period: closing them');
+        await bounded(Promise.all([transport.close(), polling?.close(), sse?.close()]), 1000);
         for (const socket of upgraded) socket.destroy();
         await closeEngines();
         // In-flight HTTP requests had the drain period too.

@@ -35,13 +35,13 @@ describe('HTTP hooks wired into the hub', () => {
       else if (req.url === '/subscribe') {
         if (request.channel === 'chat:secret') res.end(JSON.stringify({ error: { code: 403, message: 'not for you' } }));
         else if (request.channel === 'chat:kick') res.end(JSON.stringify({ disconnect: { code: 4502, reason: 'kicked by backend' } }));
-        else if (request.channel === 'chat:slow') setTimeout(() => res.end('{}'), 2000);
+        else if (request.channel === 'chat:slow') setTimeout(() => res.end('{}'), 6000).unref();
         else res.end(JSON.stringify({ result: {} }));
       } else res.end(JSON.stringify({ result: { data: { wrapped: request.data } } }));
     }).listen(0, '127.0.0.1');
     await once(backend, 'listening');
     const base = `http://127.0.0.1:${(backend.address() as AddressInfo).port}`;
-    const http = createHttpHooks({ connectUrl: `${base}/connect`, subscribeUrl: `${base}/subscribe`, publishUrl: `${base}/publish`, timeoutMs: 500 });
+    const http = createHttpHooks({ connectUrl: `${base}/connect`, subscribeUrl: `${base}/subscribe`, publishUrl: `${base}/publish`, timeoutMs: 2000 });
     let hub: Hub | null = null;
     started = await startHub({
       allowAnonymous: true,
@@ -53,6 +53,7 @@ describe('HTTP hooks wired into the hub', () => {
 
   after(async () => {
     await started.close();
+    backend.closeAllConnections();
     backend.close();
   });
 
@@ -99,7 +100,7 @@ describe('HTTP hooks wired into the hub', () => {
   test('a backend that does not answer in time gives unavailable, not a hang', T, async () => {
     const client = await HubClient.open(started.url);
     await client.connect();
-    const reply = await client.call('subscribe', { channel: 'chat:slow' });
+    const reply = await client.call('subscribe', { channel: 'chat:slow' }, 8000);
     assert.equal(reply.error?.code, 'unavailable');
     await client.close();
   });

@@ -1,0 +1,389 @@
+/**
+ * The HTTP long-polling transport: hub sessions for clients that can make plain HTTP requests only.
+ *
+ * - `POST /poll/open` → 200 `{"sid":"…"}`: a new hub session, named by an unguessable `sid`.
+ * - `GET /poll?sid=SID` → 200 with a JSON array of the hub messages queued for the session; with none queued
+ *   it waits up to `pollTimeoutMs` and answers `[]`. One poll per session at a time (409 for a second).
+ * - `POST /poll/send?sid=SID` with a JSON array of commands → 204 once they are handed to the session, in
+ *   order (bodies of concurrent sends are handed over in the order the requests arrived).
+ * - An unknown or expired `sid` → 404 `{"error":{"code":"not_found","message":"unknown session"}}`.
+ *
+ * A session with no poll in progress for `sessionIdleMs` is reaped. Its outbound queue is capped at
+ * `maxQueueBytes`; past it `write()` refuses and the hub applies its slow-consumer policy. When the hub ends a
+ * session, the messages still queued (ending with the `disconnect` push) are kept for one last poll.
+ *
+ * @example
+ * ```ts
+ * const polling = new PollingTransport(hub, { pollTimeoutMs: 25_000 });
+ * http.createServer((req, res) => {
+ *   if (!polling.handle(req, res)) { res.statusCode = 404; res.end(); }
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Hub } from '../hub/hub.js';
+import type { Session } from '../hub/session.js';
+import type { Transport } from '../hub/transport.js';
+import { DisconnectCode } from '../hub/wire.js';
+import { invalidArgument } from '../protocol/errors.js';
+import {
+  CommandInbox,
+  connectionRequest,
+  disconnectFrame,
+  FallbackError,
+  FallbackErrorCode,
+  frameText,
+  HTTP_FALLBACK_DEFAULTS,
+  integerOption,
+  isDisconnectFrame,
+  methodNotAllowed,
+  newSid,
+  OriginPolicy,
+  receiveCommands,
+  sendError,
+  sendJson,
+  sidOf,
+  splitUrl,
+  unknownSession,
+  type HttpFallbackOptions,
+} from './http-session.js';
+
+/** Options of the long-polling transport. */
+export interface PollingTransportOptions extends HttpFallbackOptions {
+  /** Path prefix of the endpoints (`PATH/open`, `PATH`, `PATH/send`). @default '/poll' */
+  readonly path?: string;
+  /** Longest wait of a poll with nothing to deliver before it answers `[]`, in ms. @default 25000 */
+  readonly pollTimeoutMs?: number;
+  /** A session with no poll in progress for this long is reaped, in ms. @default 30000 */
+  readonly sessionIdleMs?: number;
+}
+
+/** Defaults of {@link PollingTransportOptions}. */
+export const POLLING_DEFAULTS = Object.freeze({ path: '/poll', pollTimeoutMs: 25_000, sessionIdleMs: 30_000 });
+
+/** Lifecycle of a polling session, changed only by `setState`. */
+const PollState = {
+  /** The hub session is open. */
+  OPEN: 0,
+  /** The hub ended the session; what is still queued waits for one last poll. */
+  CLOSING: 1,
+  /** Forgotten: every request naming it gets 404. */
+  GONE: 2,
+} as const;
+type PollState = (typeof PollState)[keyof typeof PollState];
+
+/** Serves hub sessions over long-polling. Route requests to {@link PollingTransport.handle}. */
+export class PollingTransport {
+  private readonly hub: Hub;
+  private readonly origins: OriginPolicy;
+  private readonly base: string;
+  private readonly pollTimeoutMs: number;
+  private readonly sessionIdleMs: number;
+  private readonly maxBodyBytes: number;
+  private readonly maxQueueBytes: number;
+  private readonly maxSessions: number;
+  private readonly pingTimeoutMs: number;
+  private readonly sessions = new Map<string, PollSession>();
+  /** One timer for every session's keepalive deadline. */
+  private readonly sweeper: NodeJS.Timeout;
+  private open = 0;
+
+  constructor(hub: Hub, options: PollingTransportOptions = {}) {
+    this.hub = hub;
+    this.origins = new OriginPolicy(options.allowedOrigins);
+    this.base = options.path ?? POLLING_DEFAULTS.path;
+    if (!/^\/[A-Za-z0-9._~/-]*$/.test(this.base) || this.base.endsWith('/')) invalidArgument('path must start with "/" and not end with one');
+    this.pollTimeoutMs = integerOption(options.pollTimeoutMs, POLLING_DEFAULTS.pollTimeoutMs, 'pollTimeoutMs');
+    this.sessionIdleMs = integerOption(options.sessionIdleMs, POLLING_DEFAULTS.sessionIdleMs, 'sessionIdleMs');
+    this.maxBodyBytes = integerOption(options.maxBodyBytes, HTTP_FALLBACK_DEFAULTS.maxBodyBytes, 'maxBodyBytes');
+    this.maxQueueBytes = integerOption(options.maxQueueBytes, HTTP_FALLBACK_DEFAULTS.maxQueueBytes, 'maxQueueBytes');
+    this.maxSessions = integerOption(options.maxSessions, HTTP_FALLBACK_DEFAULTS.maxSessions, 'maxSessions', 0);
+    this.pingTimeoutMs = integerOption(options.pingTimeoutMs, hub.limits.pingIntervalMs + HTTP_FALLBACK_DEFAULTS.pingSlackMs, 'pingTimeoutMs');
+    this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.ceil(this.pingTimeoutMs / 4)));
+    this.sweeper.unref();
+  }
+
+  /**
+   * Sessions of this transport: open ones, and ended ones whose last messages (the `disconnect` push) still
+   * wait for a poll. A drain waits for both.
+   */
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  /** Answers the request when it is one of this transport's; returns whether it was. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const { path, query } = splitUrl(req.url);
+    const route = path === this.base ? 'poll' : path === `${this.base}/open` ? 'open' : path === `${this.base}/send` ? 'send' : null;
+    if (route === null) return false;
+    if (req.method === 'OPTIONS') {
+      this.origins.preflight(req, res);
+      return true;
+    }
+    const cors = this.origins.corsHeaders(req);
+    if (cors === null) {
+      sendError(res, new FallbackError(FallbackErrorCode.FORBIDDEN, 'origin not allowed'), {});
+      return true;
+    }
+    try {
+      if (route === 'open') {
+        if (req.method !== 'POST') throw methodNotAllowed('POST');
+        this.openSession(req, res, cors);
+      } else if (route === 'poll') {
+        if (req.method !== 'GET') throw methodNotAllowed('GET');
+        this.poll(query, res, cors);
+      } else {
+        if (req.method !== 'POST') throw methodNotAllowed('POST');
+        this.send(req, query, res, cors);
+      }
+    } catch (error) {
+      if (!(error instanceof FallbackError)) this.hub.logger.error({ err: error, route }, 'long-polling request failed');
+      sendError(res, error, cors);
+    }
+    return true;
+  }
+
+  /** Ends every session and answers every waiting poll. */
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    for (const entry of [...this.sessions.values()]) {
+      entry.session.transportClosed(1001, 'server closed');
+      entry.forget();
+    }
+  }
+
+  private openSession(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): void {
+    if (this.maxSessions > 0 && this.open >= this.maxSessions) throw new FallbackError(FallbackErrorCode.UNAVAILABLE, 'too many sessions');
+    const sid = newSid();
+    const entry = new PollSession(sid, this.maxQueueBytes, this.pollTimeoutMs, this.sessionIdleMs, {
+      closed: () => this.open--,
+      forgotten: () => this.sessions.delete(sid),
+    });
+    this.sessions.set(sid, entry);
+    this.open++;
+    entry.attachSession(this.hub.accept(entry, connectionRequest(req)));
+    sendJson(res, 200, { sid }, cors);
+  }
+
+  private poll(query: URLSearchParams, res: ServerResponse, cors: Record<string, string>): void {
+    const entry = this.lookup(query);
+    if (entry === null) throw unknownSession();
+    if (!entry.attachPoll(res, cors)) throw new FallbackError(FallbackErrorCode.CONFLICT, 'another poll is in progress for this session');
+  }
+
+  private send(req: IncomingMessage, query: URLSearchParams, res: ServerResponse, cors: Record<string, string>): void {
+    const entry = this.lookup(query);
+    if (entry === null || !entry.isOpen()) throw unknownSession();
+    receiveCommands(req, res, cors, entry.inbox, { maxBodyBytes: this.maxBodyBytes, maxDepth: this.hub.commandLimits.maxDepth, logger: this.hub.logger });
+  }
+
+  private lookup(query: URLSearchParams): PollSession | null {
+    const sid = sidOf(query);
+    return sid === null ? null : (this.sessions.get(sid) ?? null);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const entry of this.sessions.values()) {
+      if (entry.isOpen() && now - entry.inbox.lastCommandAt > this.pingTimeoutMs) {
+        entry.session.disconnect(DisconnectCode.NO_PING, 'no ping');
+      }
+    }
+  }
+}
+
+/** What a {@link PollSession} tells its transport. */
+interface PollSessionEvents {
+  /** The hub ended the session. */
+  closed(): void;
+  /** The session is forgotten: its sid means nothing now. */
+  forgotten(): void;
+}
+
+/** One long-polling client: the hub's transport for it, its outbound queue, and its waiting poll. */
+class PollSession implements Transport {
+  readonly kind = 'polling';
+  readonly encoding = 'json' as const;
+  session!: Session;
+  readonly inbox: CommandInbox = new CommandInbox(this);
+
+  private state: PollState = PollState.OPEN;
+  private queue: string[] = [];
+  private queuedBytes = 0;
+  /** The poll waiting for messages, with its CORS headers. */
+  private waiting: { res: ServerResponse; cors: Record<string, string>; timer: NodeJS.Timeout } | null = null;
+  private flushScheduled = false;
+  /** Polls answered so far: a lost answer is put back only if no later one went out meanwhile. */
+  private answered = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly sid: string,
+    private readonly maxQueueBytes: number,
+    private readonly pollTimeoutMs: number,
+    private readonly sessionIdleMs: number,
+    private readonly events: PollSessionEvents,
+  ) {
+    this.startIdleTimer();
+  }
+
+  attachSession(session: Session): void {
+    this.session = session;
+  }
+
+  isOpen(): boolean {
+    return this.state === PollState.OPEN;
+  }
+
+  // ----------------------------------------------------------------------------------------- Transport
+
+  get bufferedAmount(): number {
+    return this.queuedBytes;
+  }
+
+  write(message: string | Uint8Array, essential: boolean): boolean {
+    if (this.state !== PollState.OPEN) return true;
+    const frame = frameText(message);
+    const size = Buffer.byteLength(frame);
+    const limit = essential ? 2 * this.maxQueueBytes : this.maxQueueBytes;
+    // A message larger than the whole limit still goes through an empty queue, or it could never be delivered.
+    if (this.queue.length > 0 && this.queuedBytes + size > limit) return false;
+    this.enqueue(frame, size);
+    return true;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.state !== PollState.OPEN) return;
+    this.setState(PollState.CLOSING);
+    this.events.closed();
+    if (code === DisconnectCode.SLOW) {
+      // The queue overflowed: its content is lost anyway (the client recovers from its positions).
+      this.queue = [];
+      this.queuedBytes = 0;
+    }
+    const last = this.queue[this.queue.length - 1];
+    if (last === undefined || !isDisconnectFrame(last)) this.enqueue(disconnectFrame(code, reason), 0);
+  }
+
+  // ------------------------------------------------------------------------------------------- requests
+
+  /** Starts a poll. Returns false when another poll is in progress. */
+  attachPoll(res: ServerResponse, cors: Record<string, string>): boolean {
+    if (this.waiting !== null) return false;
+    this.clearIdleTimer();
+    const timer = setTimeout(() => this.deliver(), this.pollTimeoutMs);
+    this.waiting = { res, cors, timer };
+    res.once('close', () => {
+      // The client gave up before the answer: the session idles from now on.
+      if (this.waiting?.res !== res) return;
+      clearTimeout(timer);
+      this.waiting = null;
+      this.startIdleTimer();
+    });
+    if (this.queue.length > 0) this.deliver();
+    return true;
+  }
+
+  /** Forgets the session: later requests naming it get 404. */
+  forget(): void {
+    if (this.state === PollState.GONE) return;
+    if (this.state === PollState.OPEN) this.events.closed();
+    this.setState(PollState.GONE);
+    this.clearIdleTimer();
+    if (this.waiting !== null) {
+      // A poll in progress still gets what is queued (a disconnect push, typically).
+      clearTimeout(this.waiting.timer);
+      const { res, cors } = this.waiting;
+      this.waiting = null;
+      answerPoll(res, cors, this.queue);
+    }
+    this.queue = [];
+    this.queuedBytes = 0;
+    this.events.forgotten();
+  }
+
+  private enqueue(frame: string, size: number): void {
+    this.queue.push(frame);
+    this.queuedBytes += size;
+    if (this.waiting !== null && !this.flushScheduled) {
+      // Gather what the same tick produces (a reply and the pushes after it) into one answer.
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.deliver();
+      });
+    }
+  }
+
+  /** Answers the waiting poll with everything queued (or `[]`). */
+  private deliver(): void {
+    const waiting = this.waiting;
+    if (waiting === null) return;
+    this.waiting = null;
+    clearTimeout(waiting.timer);
+    const batch = this.queue;
+    const bytes = this.queuedBytes;
+    this.queue = [];
+    this.queuedBytes = 0;
+    const { res, cors } = waiting;
+    if (res.destroyed) {
+      this.requeue(batch, bytes);
+    } else {
+      answerPoll(res, cors, batch);
+      const turn = ++this.answered;
+      // Lost before it left this node (the client went away): keep it for the next poll, unless a later answer
+      // already went out (the batch would then arrive out of order; the client recovers instead).
+      res.once('close', () => {
+        if (!res.writableFinished && turn === this.answered) this.requeue(batch, bytes);
+      });
+    }
+    if (this.state === PollState.CLOSING && this.queue.length === 0) this.forget();
+    else if (this.state !== PollState.GONE) this.startIdleTimer();
+  }
+
+  private requeue(batch: string[], bytes: number): void {
+    if (this.state === PollState.GONE || batch.length === 0) return;
+    this.queue = batch.concat(this.queue);
+    this.queuedBytes += bytes;
+  }
+
+  private startIdleTimer(): void {
+    this.clearIdleTimer();
+    this.idleTimer = setTimeout(() => this.reap(), this.sessionIdleMs);
+    this.idleTimer.unref();
+  }
+
+  private clearIdleTimer(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  /** No poll for `sessionIdleMs`: the client is gone. */
+  private reap(): void {
+    this.idleTimer = null;
+    if (this.waiting !== null) return;
+    if (this.state === PollState.OPEN) this.session.transportClosed(1006, 'session idle');
+    this.forget();
+  }
+
+  private setState(state: PollState): void {
+    this.state = state;
+  }
+}
+
+/** Answers a poll with a JSON array of encoded hub messages. */
+function answerPoll(res: ServerResponse, cors: Readonly<Record<string, string>>, batch: readonly string[]): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = `[${batch.join(',')}]`;
+  res.writeHead(200, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'content-length': String(Buffer.byteLength(body)),
+    ...cors,
+  });
+  res.end(body);
+}
