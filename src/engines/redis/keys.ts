@@ -1,0 +1,70 @@
+/**
+ * Names of everything the Redis engines store. All keys of one channel share the hash tag `{channel}`, so they
+ * live in one Redis Cluster slot and one Lua script can touch them all; the Pub/Sub channel carries the same tag,
+ * so a sharded `SPUBLISH` from inside that script stays in the slot too.
+ *
+ * ```
+ * <prefix>{<channel>}:m        hash    stream meta: e epoch, t top offset, x expiry of the newest publication,
+ *                                      h lower bound of the oldest kept publication's expiry
+ * <prefix>{<channel>}:s        stream  publications, entry id `<offset>-0`: x expiry, t time, d data, i info
+ * <prefix>{<channel>}:i:<h>    hash    idempotency key (h = SHA-256 of the key): e epoch, o offset, t, d, i
+ * <prefix>{<channel>}:ph       hash    presence: client id → info JSON
+ * <prefix>{<channel>}:pu       hash    presence: client id → user id
+ * <prefix>{<channel>}:pn       hash    presence: user id → number of its clients
+ * <prefix>{<channel>}:pz       zset    presence: client id scored by expiry (ms, Redis clock)
+ * <prefix>{<channel>}          Pub/Sub channel of the broker
+ * ```
+ *
+ * Every variable part ends in a fixed suffix, so two channels can never produce the same key.
+ *
+ * @module
+ */
+
+import { createHash } from 'node:crypto';
+import { invalidArgument } from '../errors.js';
+
+/** Key prefix used when none is given. */
+export const DEFAULT_PREFIX = 'volley:';
+
+/**
+ * Checks a key prefix: any string without `{` or `}` (either would move the hash tag), at most 64 characters.
+ *
+ * @throws EngineError `VOLLEY_ERR_INVALID_ARGUMENT`.
+ */
+export function checkPrefix(prefix: unknown): string {
+  if (typeof prefix !== 'string' || prefix.length > 64 || /[{}]/.test(prefix)) {
+    invalidArgument('prefix must be a string of at most 64 characters without { or }');
+  }
+  return prefix;
+}
+
+/** The key (and Pub/Sub) names of one prefix. */
+export class KeySpace {
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  /** `<prefix>{<channel>}`: the tag every key of the channel starts with, and the broker's Pub/Sub channel. */
+  tag(channel: string): string {
+    return `${this.prefix}{${channel}}`;
+  }
+
+  /** Stream meta hash and publications stream. */
+  history(channel: string): { readonly meta: string; readonly stream: string } {
+    const tag = this.tag(channel);
+    return { meta: `${tag}:m`, stream: `${tag}:s` };
+  }
+
+  /** The hash remembering the first result of `idempotencyKey` in `channel`. */
+  idempotency(channel: string, idempotencyKey: string): string {
+    return `${this.tag(channel)}:i:${createHash('sha256').update(idempotencyKey).digest('base64url')}`;
+  }
+
+  /** The four presence keys, in the order the presence scripts take them. */
+  presence(channel: string): [info: string, users: string, userCounts: string, expiries: string] {
+    const tag = this.tag(channel);
+    return [`${tag}:ph`, `${tag}:pu`, `${tag}:pn`, `${tag}:pz`];
+  }
+}

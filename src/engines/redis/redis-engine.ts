@@ -1,0 +1,93 @@
+/**
+ * {@link RedisEngine}: the three Redis engines on shared connections, with the atomic path on by default: the
+ * history append script publishes the publication itself (`PUBLISH` inside the same Lua script that assigned its
+ * offset), and the engine's broker turns the hub's following `broker.publish` of that publication into a no-op.
+ *
+ * Why: with a separate publish, two nodes appending to one channel at once can take offsets 5 and 6 and then
+ * publish them in the other order; subscribers would see 6 before 5 and report a false gap. When the publish is
+ * part of the append, Pub/Sub order is offset order on every node, and a publication is in history whenever it
+ * was delivered.
+ *
+ * @example
+ * ```ts
+ * const engine = new RedisEngine({ url: 'redis+sentinel://s1:26379,s2:26379/mymaster' });
+ * const hub = new Hub({ broker: engine.broker, history: engine.history, presence: engine.presence, … });
+ * // …
+ * await engine.close();
+ * ```
+ *
+ * @module
+ */
+
+import { invalidArgument } from '../errors.js';
+import { type RedisClients, type RedisConnectionOptions, createRedisClients } from './connection.js';
+import { DEFAULT_PREFIX, checkPrefix } from './keys.js';
+import { RedisBroker, type RedisBrokerOptions } from './redis-broker.js';
+import { RedisHistoryStore, type RedisHistoryStoreOptions } from './redis-history.js';
+import { RedisPresenceStore } from './redis-presence.js';
+
+/** Options of {@link RedisEngine}. */
+export interface RedisEngineOptions {
+  /**
+   * Where Redis is: `redis://`, `rediss://`, `redis+cluster://`, `redis+sentinel://`.
+   * @default 'redis://127.0.0.1:6379'
+   */
+  readonly url?: string;
+  /** Connection options (timeouts, `cluster: true`, error reporting). */
+  readonly connection?: Omit<RedisConnectionOptions, 'prefix'>;
+  /**
+   * Prefix of every key and Pub/Sub channel: nodes with the same prefix on the same Redis form one hub.
+   * @default 'volley:'
+   */
+  readonly prefix?: string;
+  /**
+   * Publish from inside the append script (see the module description). Turn off only to compare.
+   * @default true
+   */
+  readonly atomicPublish?: boolean;
+  /**
+   * Sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`); use it on a Redis Cluster.
+   * @default false
+   */
+  readonly sharded?: boolean;
+  /** History options (epoch generation, dedupe window, how long an empty stream keeps its epoch). */
+  readonly history?: Pick<RedisHistoryStoreOptions, 'randomId' | 'dedupeWindowMs' | 'emptyStreamTtlMs'>;
+  /** Broker hooks and batching. */
+  readonly broker?: Pick<RedisBrokerOptions, 'onResubscribe' | 'onDisconnect' | 'onError' | 'subscribeBatchSize'>;
+}
+
+/** History, broker and presence on one Redis, sharing one command connection plus the broker's Pub/Sub one. */
+export class RedisEngine {
+  readonly clients: RedisClients;
+  readonly history: RedisHistoryStore;
+  readonly broker: RedisBroker;
+  readonly presence: RedisPresenceStore;
+  #closed = false;
+
+  /** @throws EngineError `VOLLEY_ERR_INVALID_ARGUMENT` for a bad URL or option. */
+  constructor(options: RedisEngineOptions = {}) {
+    if (typeof options !== 'object' || options === null) invalidArgument('options must be an object');
+    const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
+    const sharded = options.sharded === true;
+    this.clients = createRedisClients(options.url, { ...options.connection, prefix });
+    const client = this.clients.command;
+    this.history = new RedisHistoryStore({ ...options.history, client, prefix, sharded, publishOnAppend: options.atomicPublish !== false });
+    this.presence = new RedisPresenceStore({ client, prefix });
+    const history = this.history;
+    this.broker = new RedisBroker({
+      ...options.broker,
+      clients: this.clients,
+      prefix,
+      sharded,
+      alreadyPublished: (publication) => history.publishedByHistory(publication),
+    });
+  }
+
+  /** Closes the three engines and both connections. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([this.history.close(), this.presence.close(), this.broker.close()]);
+    await this.clients.close();
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Test helpers of the Redis engines: find out once whether the Redis at `REDIS_URL` answers, skip (or, with
+ * `CI=true`, fail) when it does not, and give each test its own key prefix and delete its keys afterwards. The
+ * Redis is shared, so nothing here ever flushes a database.
+ *
+ * @module
+ */
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { TestContext } from 'node:test';
+import { type RedisClient, type RedisConnectionOptions, createRedisClients } from '../connection.js';
+
+/** The Redis the tests use. */
+export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+/** Connection options for tests: connection errors are expected in some tests and must not print warnings. */
+export const QUIET: RedisConnectionOptions = { onError: () => {} };
+
+let probe: Promise<string | undefined> | undefined;
+
+/** Resolves to `undefined` when Redis answers `PING` within a second, else to the reason it does not. */
+export function probeRedis(): Promise<string | undefined> {
+  probe ??= (async () => {
+    const clients = createRedisClients(REDIS_URL, { ...QUIET, offlineTimeoutMs: 1_000, connectTimeoutMs: 1_000 });
+    try {
+      await clients.command.call('probe', 'PING', []);
+      return undefined;
+    } catch (error) {
+      return `Redis at ${REDIS_URL} is unreachable (${error instanceof Error ? error.message : String(error)})`;
+    } finally {
+      await clients.close();
+    }
+  })();
+  return probe;
+}
+
+/**
+ * True when Redis is reachable. Otherwise skips the test with a one-line reason and returns false, except in CI
+ * (`CI=true`), where an unreachable Redis fails the test.
+ */
+export async function redisOrSkip(t: TestContext): Promise<boolean> {
+  const reason = await probeRedis();
+  if (reason === undefined) return true;
+  if (process.env['CI'] === 'true') assert.fail(`${reason}; CI=true requires it`);
+  t.skip(reason);
+  return false;
+}
+
+/** A key prefix no other test uses, e.g. `vt-3f9a0c1b2d4e:`. */
+export function randomPrefix(): string {
+  return `vt-${randomBytes(6).toString('hex')}:`;
+}
+
+/** Deletes every key starting with `prefix` (SCAN + UNLINK; never a flush). */
+export async function deleteKeys(client: RedisClient, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = (await client.call('clean up', 'SCAN', [cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000])) as [string, string[]];
+    cursor = next;
+    if (keys.length > 0) await client.call('clean up', 'UNLINK', keys);
+  } while (cursor !== '0');
+}
+
+/** A command connection for a test file's own checks; close it with `close()`. */
+export function inspector(): { client: RedisClient; close(): Promise<void> } {
+  const clients = createRedisClients(REDIS_URL, { ...QUIET, prefix: 'inspector' });
+  return { client: clients.command, close: () => clients.close() };
+}
