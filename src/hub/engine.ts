@@ -61,6 +61,11 @@ export interface AppendResult {
    * one stored the first time.
    */
   readonly duplicate: boolean;
+  /**
+   * True when the store already delivered the publication to every node in the same atomic step as the append
+   * (the Redis engine's script does): the hub must not publish it through the broker again.
+   */
+  readonly publishedByHistory?: boolean;
 }
 
 /** A query of {@link HistoryStore.read}. */

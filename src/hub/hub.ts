@@ -84,6 +84,12 @@ export interface HubLimits {
    * @default 1000
    */
   maxRecoveredPublications: number;
+  /**
+   * How often the positions of subscribed channels are compared with their history to find a subscription the
+   * broker silently stopped feeding, in ms.
+   * @default 10000
+   */
+  positionCheckIntervalMs: number;
   /** Command validation limits. */
   commands: CommandLimits;
 }
@@ -97,6 +103,7 @@ export const DEFAULT_HUB_LIMITS: Readonly<HubLimits> = Object.freeze({
   dedupeWindowMs: 120_000,
   presenceTtlMs: 60_000,
   maxRecoveredPublications: 1000,
+  positionCheckIntervalMs: 10_000,
   commands: DEFAULT_COMMAND_LIMITS,
 });
 
@@ -161,6 +168,12 @@ export class Hub extends EventEmitter {
   private readonly dedupe = new Map<string, { result: PublishResult; at: number }>();
   private readonly timer: NodeJS.Timeout;
   private lastPresenceRefresh = Date.now();
+  private lastPositionCheck = Date.now();
+  private checkingPositions = false;
+  /** Newest publication fanned out here, per channel with history (for the starvation check). */
+  private readonly lastDelivered = new Map<string, { epoch: string; offset: number }>();
+  /** Channels found behind at the last check, with the offset they were behind at. */
+  private readonly suspects = new Map<string, number>();
   private closing = false;
 
   constructor(options: HubOptions) {
@@ -170,7 +183,7 @@ export class Hub extends EventEmitter {
     this.presenceStore = options.presence;
     this.namespaces = new Namespaces(options.namespaces);
     this.limits = Object.freeze({ ...DEFAULT_HUB_LIMITS, ...options.limits });
-    for (const key of ['maxSubscriptionsPerConnection', 'connectTimeoutMs', 'pingIntervalMs', 'dedupeWindowMs', 'presenceTtlMs', 'maxRecoveredPublications'] as const) {
+    for (const key of ['maxSubscriptionsPerConnection', 'connectTimeoutMs', 'pingIntervalMs', 'dedupeWindowMs', 'presenceTtlMs', 'maxRecoveredPublications', 'positionCheckIntervalMs'] as const) {
       if (!Number.isSafeInteger(this.limits[key]) || this.limits[key] <= 0) invalidArgument(`limits.${key} must be a positive integer`);
     }
     if (this.limits.slowConsumerPolicy !== 'disconnect' && this.limits.slowConsumerPolicy !== 'drop') {
@@ -299,12 +312,21 @@ export class Hub extends EventEmitter {
   /** @internal Registers a local subscriber; resolves once the broker delivers the channel to this node. */
   addLocalSubscriber(channel: string, session: Session): Promise<void> {
     let set = this.channels.get(channel);
-    if (set === undefined) {
-      this.channels.set(channel, (set = new Set()));
-      this.brokerSubscriptions.set(channel, this.broker.subscribe(channel));
-    }
+    if (set === undefined) this.channels.set(channel, (set = new Set()));
     set.add(session);
-    return this.brokerSubscriptions.get(channel)!;
+    let subscribed = this.brokerSubscriptions.get(channel);
+    if (subscribed === undefined) {
+      subscribed = this.broker.subscribe(channel);
+      this.brokerSubscriptions.set(channel, subscribed);
+      // A failed broker subscription is forgotten, so the next subscriber tries again.
+      subscribed.catch(() => {
+        if (this.brokerSubscriptions.get(channel) === subscribed) this.brokerSubscriptions.delete(channel);
+      });
+    }
+    return subscribed.catch((error: unknown) => {
+      this.logger.warn({ err: error, channel }, 'broker subscribe failed');
+      throw new HubError(HubErrorCode.UNAVAILABLE, 'the broker is unavailable, retry later');
+    });
   }
 
   /** @internal */
@@ -313,6 +335,8 @@ export class Hub extends EventEmitter {
     if (set === undefined || !set.delete(session) || set.size > 0) return;
     this.channels.delete(channel);
     this.brokerSubscriptions.delete(channel);
+    this.lastDelivered.delete(channel);
+    this.suspects.delete(channel);
     this.broker.unsubscribe(channel).catch((error: unknown) => this.logger.warn({ err: error, channel }, 'broker unsubscribe failed'));
   }
 
@@ -406,7 +430,7 @@ export class Hub extends EventEmitter {
         }
         result = { epoch: appended.epoch, offset: appended.publication.offset };
         if (appended.duplicate) return result;
-        await this.broker.publish(channel, appended.publication, appended.epoch);
+        if (appended.publishedByHistory !== true) await this.broker.publish(channel, appended.publication, appended.epoch);
       } else {
         const dedupeKey = key === undefined ? undefined : `${channel}\u0000${key}`;
         if (dedupeKey !== undefined) {
@@ -451,6 +475,7 @@ export class Hub extends EventEmitter {
   private fanOut(channel: string, publication: Publication, epoch: string): void {
     const subscribers = this.channels.get(channel);
     if (subscribers === undefined) return;
+    if (publication.offset > 0) this.lastDelivered.set(channel, { epoch, offset: publication.offset });
     const shared = encodeOnce(publicationPush(channel, publication));
     let bytes = 0;
     for (const session of subscribers) bytes += session.deliver(channel, publication, epoch, shared);
@@ -534,6 +559,57 @@ export class Hub extends EventEmitter {
     }
   }
 
+  /**
+   * Brings every local subscriber of `channels` up to date from history: what a broker outage (or a starved
+   * subscription) kept from them is replayed in order, exactly once, or reported as a gap. Call it when the
+   * broker has resubscribed after losing its connection.
+   */
+  async resync(channels: readonly string[]): Promise<void> {
+    await Promise.all(
+      channels.map(async (channel) => {
+        const subscribers = this.channels.get(channel);
+        const ns = this.namespaces.lookup(channel);
+        if (subscribers === undefined) return;
+        if (ns === null || ns.historySize === 0) {
+          // Without history nothing can be replayed: say that publications may have been missed.
+          for (const session of subscribers) session.pushUnknownGap(channel);
+          return;
+        }
+        await Promise.all([...subscribers].map((session) => session.catchUp(channel)));
+      }),
+    );
+  }
+
+  /**
+   * Finds subscriptions starved without an error (the broker connection alive but silent): when a channel's
+   * history has moved past the newest publication delivered here at two checks in a row, its subscribers are
+   * resynced from history.
+   */
+  private async checkPositions(): Promise<void> {
+    for (const channel of [...this.channels.keys()]) {
+      const ns = this.namespaces.lookup(channel);
+      if (ns === null || ns.historySize === 0) continue;
+      let position;
+      try {
+        position = await this.historyStore.position(channel);
+      } catch {
+        continue; // the store is unavailable: nothing to compare now
+      }
+      const delivered = this.lastDelivered.get(channel);
+      const behind = delivered === undefined ? position.offset > 0 : delivered.epoch !== position.epoch || delivered.offset < position.offset;
+      const suspect = this.suspects.get(channel);
+      if (!behind) {
+        this.suspects.delete(channel);
+      } else if (suspect !== undefined && suspect === position.offset) {
+        this.suspects.delete(channel);
+        this.logger.warn({ channel, position }, 'subscription starved: resyncing from history');
+        await this.resync([channel]);
+      } else {
+        this.suspects.set(channel, position.offset);
+      }
+    }
+  }
+
   /** Stops the hub's timer. Engines are closed by whoever created them. */
   close(): void {
     this.closing = true;
@@ -552,6 +628,13 @@ export class Hub extends EventEmitter {
       }
     }
     if (refreshPresence) this.refreshPresence();
+    if (now - this.lastPositionCheck >= this.limits.positionCheckIntervalMs && !this.checkingPositions) {
+      this.lastPositionCheck = now;
+      this.checkingPositions = true;
+      this.checkPositions()
+        .catch((error: unknown) => this.logger.warn({ err: error }, 'position check failed'))
+        .finally(() => (this.checkingPositions = false));
+    }
     for (const [key, entry] of this.dedupe) {
       if (now - entry.at >= this.limits.dedupeWindowMs) this.dedupe.delete(key);
     }

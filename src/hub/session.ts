@@ -434,6 +434,52 @@ export class Session {
     return this.deliverLive(sub, publication, epoch, shared);
   }
 
+  /**
+   * Replays from history what this subscription missed while the broker could not deliver (an outage, a starved
+   * subscription): live publications are held meanwhile, so the replay and the live stream meet without loss
+   * or duplicates; what history no longer holds is reported as a gap.
+   */
+  async catchUp(channel: string): Promise<void> {
+    const sub = this.subscriptions.get(channel);
+    // A subscription still being set up is covered by its own seam.
+    if (sub === undefined || sub.buffer !== null || this.isClosed()) return;
+    sub.buffer = [];
+    try {
+      const { result, gap } = await this.hub.recover(channel, { epoch: sub.epoch, offset: sub.offset });
+      if (this.subscriptions.get(channel) !== sub) return;
+      if (gap !== null) {
+        this.push(gap);
+        this.hub.metrics.gap(sub.nsName);
+        sub.epoch = result.epoch;
+        sub.offset = gap.toOffset;
+      }
+      for (const publication of result.publications) {
+        this.deliverLive(sub, publication, result.epoch, encodeOnce(publicationPush(channel, publication)));
+      }
+    } catch (error) {
+      this.hub.logger.warn({ err: error, channel, clientId: this.id }, 'catch-up from history failed');
+    } finally {
+      const held = sub.buffer;
+      sub.buffer = null;
+      if (held !== null && this.subscriptions.get(channel) === sub) {
+        for (const { publication, epoch } of held) {
+          this.deliverLive(sub, publication, epoch, encodeOnce(publicationPush(channel, publication)));
+        }
+      }
+    }
+  }
+
+  /**
+   * Tells the client that publications of a channel without history may have been lost (offsets 0: the
+   * count is unknown).
+   */
+  pushUnknownGap(channel: string): void {
+    const sub = this.subscriptions.get(channel);
+    if (sub === undefined) return;
+    this.push({ type: 'gap', channel, fromOffset: 0, toOffset: 0, epochChanged: false });
+    this.hub.metrics.gap(sub.nsName);
+  }
+
   /** A join or leave for a channel this session is subscribed to. */
   deliverPresence(channel: string, push: Push): void {
     const sub = this.subscriptions.get(channel);
