@@ -12,6 +12,7 @@ import { EXIT_USAGE, table, type CliIo, type Command } from './command.js';
 import { connectCommand } from './connect.js';
 import { echoCommand } from './echo.js';
 import { serveCommand } from './serve.js';
+import { benchCommand } from './bench/index.js';
 
 /**
  * Every subcommand, in the order `volley --help` lists them. To add one, write `src/cli/<name>.ts` exporting a
@@ -22,7 +23,7 @@ export const COMMANDS: Record<string, Command> = {
   echo: echoCommand,
   serve: serveCommand,
   // publish: publishCommand,  (publish to a hub channel over the HTTP API)
-  // bench: benchCommand,      (load-test a WebSocket server)
+  bench: benchCommand,
 };
 
 const processIo: CliIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
