@@ -509,3 +509,47 @@ describe('regressions', () => {
     assert.deepEqual(h.events, [['closed', 1000, '', null]]);
   });
 });
+
+describe('batched output (batchOutput)', () => {
+  function script(conn: Connection): void {
+    conn.send('hi');
+    conn.send(Buffer.from([1, 2, 3]));
+    conn.send('é'.repeat(300));
+    conn.send(Buffer.alloc(5000, 7)); // large: written on its own, after what was batched
+    conn.ping('p');
+    conn.send('after', false, false);
+    conn.send(' the big one');
+    conn.close(1000, 'bye');
+  }
+
+  for (const role of ['server', 'client'] as const) {
+    test(`writes exactly the bytes an unbatched ${role} writes, in the same order`, () => {
+      let seed = 0;
+      const randomFill = (b: Uint8Array) => b.forEach((_, i) => (b[i] = (seed++ * 31) & 0xff));
+      const plain = harness({ role, randomFill });
+      script(plain.conn);
+      seed = 0;
+      let pending = 0;
+      const batched = harness({ role, randomFill, batchOutput: true } as Partial<ConnectionOptions>);
+      (batched.conn as unknown as { events: { outputPending(): void } }).events.outputPending = () => pending++;
+      script(batched.conn);
+      batched.conn.flushOutput();
+      assert.equal(batched.out(), plain.out());
+      assert.ok(batched.written.length < plain.written.length, `fewer writes (${batched.written.length} vs ${plain.written.length})`);
+      assert.ok(pending > 0, 'outputPending announced the batch');
+    });
+  }
+
+  test('holds small frames until flushOutput, and flushes them before reporting closed', () => {
+    const h = harness({ batchOutput: true } as Partial<ConnectionOptions>);
+    h.conn.send('a');
+    h.conn.send('b');
+    assert.equal(h.written.length, 0);
+    assert.equal(h.conn.bufferedOutput, 6);
+    h.conn.flushOutput();
+    assert.equal(h.out(), '8101618101' + '62');
+    h.conn.send('c');
+    h.conn.receive(clientFrame(8, Buffer.from([3, 0xe8])));
+    assert.equal(h.out(), '8101618101628101' + '63' + '880203e8', 'the pending frame, then the echoed close');
+  });
+});

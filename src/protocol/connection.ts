@@ -58,6 +58,13 @@ export interface ConnectionOptions {
   autoPong?: boolean;
   /** Fills a buffer with random bytes, for client masking keys. Required when `role` is `'client'`. */
   randomFill?: (buffer: Uint8Array) => void;
+  /**
+   * Gather small frames into one block and hand it to `events.write` only on {@link Connection.flushOutput}
+   * (the I/O layer calls it once per tick), instead of one `write` per frame. `events.outputPending` says when
+   * a block has started.
+   * @default false
+   */
+  batchOutput?: boolean;
 }
 
 /** What a {@link Connection} reports. Every callback is invoked synchronously from `receive()` or a send call. */
@@ -80,6 +87,8 @@ export interface ConnectionEvents {
   closed(code: number, reason: string, error: WebSocketError | null): void;
   /** Input that was held while inflating has been processed: the transport may resume reading. */
   drained?(): void;
+  /** With `batchOutput`: frames wait in a block; call {@link Connection.flushOutput} soon (e.g. next tick). */
+  outputPending?(): void;
 }
 
 /** Lifecycle of a connection, changed only in {@link Connection}'s private `setState`. */
@@ -100,6 +109,10 @@ const READ_PAYLOAD = 1;
 
 /** Combine header and payload into one write when the payload is at most this big. */
 const COPY_THRESHOLD = 1024;
+/** Size of an output block (batchOutput). */
+const BLOCK_SIZE = 16 * 1024;
+/** A flushed block's rest is reused for the next frames when at least this big. */
+const MIN_BLOCK_REST = 1024;
 /** Bytes of randomness fetched at once for client masking keys. */
 const MASK_POOL_SIZE = 4096;
 
@@ -203,6 +216,10 @@ export class Connection {
   private sendQueue: QueuedSend[] = NO_SENDS;
   /** Whether an outgoing fragmented message (caller-driven `fin: false`) is open. */
   private sendingFragmented = false;
+  private readonly batch: boolean;
+  /** The block small frames are written into (batchOutput), and how much of it is used. */
+  private outBuf: Buffer | null = null;
+  private outLen = 0;
   private maskPool: Buffer | null = null;
   private maskPoolOffset = MASK_POOL_SIZE;
 
@@ -218,6 +235,7 @@ export class Connection {
     this.autoPong = options.autoPong ?? true;
     this.codec = options.codec ?? null;
     this.randomFill = options.randomFill ?? null;
+    this.batch = options.batchOutput ?? false;
     if (!this.isServer && this.randomFill === null) invalidArgument('a client connection needs randomFill for masking keys');
   }
 
@@ -584,6 +602,7 @@ export class Connection {
   }
 
   private finish(code: number, reason: string, error: WebSocketError | null): void {
+    this.flushOutput();
     this.setState(ConnectionState.CLOSED);
     this.resetReceive();
     this.sendQueue = NO_SENDS;
@@ -619,6 +638,13 @@ export class Connection {
     let bytes: Buffer;
     let binary: boolean;
     if (typeof data === 'string') {
+      // Small text goes straight into the output block: no intermediate Buffer, no second copy.
+      if (this.batch && data.length <= COPY_THRESHOLD / 3 && this._state === ConnectionState.OPEN && this.canWriteDirectly()) {
+        const opcode = this.sendingFragmented ? Opcode.Continuation : isBinary === true ? Opcode.Binary : Opcode.Text;
+        this.sendingFragmented = !fin;
+        this.writeSmallString(opcode, fin, data);
+        return true;
+      }
       bytes = Buffer.from(data, 'utf8');
       binary = isBinary ?? false;
     } else if (data instanceof Uint8Array) {
@@ -754,6 +780,24 @@ export class Connection {
   /** Frames `payload` and hands the bytes to `events.write`: one buffer when small, header + payload when large. */
   private writeFrame(opcode: number, fin: boolean, rsv1: boolean, payload: Buffer): void {
     const length = payload.length;
+    if (this.batch) {
+      if (length <= COPY_THRESHOLD) {
+        const headerSize = frameHeaderSize(length, !this.isServer);
+        const at = this.reserve(headerSize + length);
+        const block = this.outBuf!;
+        if (this.isServer) {
+          writeFrameHeader(block, at, opcode, fin, rsv1, length, null);
+          payload.copy(block, at + headerSize);
+        } else {
+          const mask = this.nextMaskKey();
+          writeFrameHeader(block, at, opcode, fin, rsv1, length, mask);
+          maskInto(payload, mask, block, at + headerSize);
+        }
+        return;
+      }
+      // A large payload goes out as its own write: whatever is batched must go first.
+      this.flushOutput();
+    }
     if (this.isServer) {
       const headerSize = frameHeaderSize(length, false);
       if (length <= COPY_THRESHOLD) {
@@ -776,6 +820,56 @@ export class Connection {
     writeFrameHeader(frame, 0, opcode, fin, rsv1, length, mask);
     maskInto(payload, mask, frame, headerSize);
     this.events.write(frame);
+  }
+
+  /**
+   * Hands the frames batched so far to `events.write` as one chunk. The I/O layer calls it once per tick (and
+   * the connection itself before a large write and before reporting `closed`, so order is kept).
+   */
+  flushOutput(): void {
+    const length = this.outLen;
+    if (length === 0) return;
+    const block = this.outBuf!;
+    this.outLen = 0;
+    // The rest of the block holds the next frames; the flushed part is never written again.
+    this.outBuf = block.length - length >= MIN_BLOCK_REST ? block.subarray(length) : null;
+    this.events.write(block.subarray(0, length));
+  }
+
+  /** Bytes batched and not yet handed to `events.write`. */
+  get bufferedOutput(): number {
+    return this.outLen;
+  }
+
+  /** Room for `size` bytes in the output block; returns where they go. */
+  private reserve(size: number): number {
+    let block = this.outBuf;
+    if (block === null || block.length - this.outLen < size) {
+      this.flushOutput();
+      block = this.outBuf;
+      if (block === null || block.length < size) block = this.outBuf = Buffer.allocUnsafe(Math.max(BLOCK_SIZE, size));
+    }
+    if (this.outLen === 0) this.events.outputPending?.();
+    const at = this.outLen;
+    this.outLen = at + size;
+    return at;
+  }
+
+  /** Whether a frame may be written now rather than queued behind a compression (keeps order). */
+  private canWriteDirectly(): boolean {
+    return !this.compressing && this.sendQueue.length === 0 && (this.codec === null || this.compressThreshold >= COPY_THRESHOLD) && this.maxFrameSize === 0;
+  }
+
+  /** Writes a short string message as one frame straight into the output block. */
+  private writeSmallString(opcode: number, fin: boolean, text: string): void {
+    const length = Buffer.byteLength(text, 'utf8');
+    const headerSize = frameHeaderSize(length, !this.isServer);
+    const at = this.reserve(headerSize + length);
+    const block = this.outBuf!;
+    const mask = this.isServer ? null : this.nextMaskKey();
+    writeFrameHeader(block, at, opcode, fin, false, length, mask);
+    block.write(text, at + headerSize, length, 'utf8');
+    if (mask !== null) applyMask(block.subarray(at + headerSize, at + headerSize + length), mask, 0);
   }
 
   private nextMaskKey(): Buffer {

@@ -243,7 +243,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   /** Bytes queued for writing and not yet handed to the kernel. */
   get bufferedAmount(): number {
     const socket = this._socket;
-    return this.outBytes + (socket === null ? 0 : socket.writableLength);
+    return this.outBytes + (this.conn === null ? 0 : this.conn.bufferedOutput) + (socket === null ? 0 : socket.writableLength);
   }
 
   /**
@@ -357,6 +357,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
         codec: options.codec,
         compressThreshold: options.compressThreshold,
         randomFill: options.randomFill,
+        batchOutput: true,
       },
       new ConnectionSink(this),
     );
@@ -387,6 +388,11 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   _write(data: Uint8Array): void {
     (this.out ??= []).push(data as Buffer);
     this.outBytes += data.byteLength;
+    this._scheduleFlush();
+  }
+
+  /** @internal Makes sure everything produced this tick is written at its end. */
+  _scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(flushSoon, this);
@@ -511,6 +517,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   /** @internal Writes everything batched this tick with as few syscalls as possible. */
   flush(): void {
     this.flushScheduled = false;
+    this.conn?.flushOutput();
     const socket = this._socket;
     const out = this.out;
     if (out === null || out.length === 0 || socket === null) return;
@@ -551,6 +558,9 @@ class ConnectionSink implements ConnectionEvents {
   }
   drained(): void {
     this.ws._drained();
+  }
+  outputPending(): void {
+    this.ws._scheduleFlush();
   }
 }
 
