@@ -283,23 +283,34 @@ export class Hub extends EventEmitter {
    * `rate_limited` push (once per episode). Persisting escalates to a disconnect (4001).
    */
   checkRate(session: Session, command: Command, bytes: number): { retryAfterMs: number; notify: boolean } | null {
-    const cost = { commands: 1, bytes };
-    let wait = 0;
-    const scopes: Array<['connection' | 'user' | 'ip' | 'channel', string]> = [
-      ['connection', session.id],
-      ['ip', session.request.remoteAddress],
-    ];
-    if (session.userId !== '') scopes.push(['user', session.userId]);
-    if (command.type === 'publish') scopes.push(['channel', command.channel]);
-    for (const [scope, key] of scopes) {
-      const verdict = this.limiter.check(scope, key, cost);
-      if (!verdict.allowed) {
-        this.metrics.rateLimited(scope);
-        wait = Math.max(wait, verdict.retryAfterMs);
+    const now = Date.now();
+    let retryAfterMs: number;
+    if (session.rateLimitedUntil > now) {
+      // Once refused, every command is refused until the advertised time: accepting a later command while an
+      // earlier one was refused would let a client's publishes overtake each other.
+      retryAfterMs = session.rateLimitedUntil - now;
+      this.metrics.rateLimited('connection');
+    } else {
+      const cost = { commands: 1, bytes };
+      let wait = 0;
+      const scopes: Array<['connection' | 'user' | 'ip' | 'channel', string]> = [
+        ['connection', session.id],
+        ['ip', session.request.remoteAddress],
+      ];
+      if (session.userId !== '') scopes.push(['user', session.userId]);
+      if (command.type === 'publish') scopes.push(['channel', command.channel]);
+      for (const [scope, key] of scopes) {
+        const verdict = this.limiter.check(scope, key, cost);
+        if (!verdict.allowed) {
+          this.metrics.rateLimited(scope);
+          wait = Math.max(wait, verdict.retryAfterMs);
+        }
       }
+      if (wait === 0) return null;
+      retryAfterMs = Number.isFinite(wait) ? Math.max(1, Math.ceil(wait)) : 60_000;
+      session.rateLimitedUntil = now + retryAfterMs;
     }
-    if (wait === 0) return null;
-    const retryAfterMs = Number.isFinite(wait) ? Math.max(1, Math.ceil(wait)) : 60_000;
+    // Persisting (refused again and again, in or out of the penalty window) escalates to a disconnect (4001).
     const verdict = this.violations.record(session.id);
     if (verdict === 'disconnect') {
       session.disconnect(DisconnectCode.RATE_LIMITED, 'rate limit exceeded', Math.min(Math.max(retryAfterMs, 1000), 60_000));

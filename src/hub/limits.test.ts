@@ -123,6 +123,16 @@ describe('rate limits', () => {
     for (let i = 0; i < 4; i++) assert.deepEqual(await bystander.ok('ping'), {});
   });
 
+  test('after one refusal every command is refused until retryAfterMs, so a later publish never overtakes a refused one', T, async () => {
+    const started = await hub({ ...limited, namespaces: { default: { subscribe: 'anyone', publish: 'anyone' } } });
+    const client = await connected(started);
+    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => client.call('publish', { channel: 'feed:a', data: i })));
+    const accepted = replies.map((r) => r.error === undefined);
+    const firstRefused = accepted.indexOf(false);
+    assert.ok(firstRefused > 0, 'some were accepted, then some refused');
+    assert.ok(accepted.slice(firstRefused).every((ok) => !ok), `no publish accepted after a refused one: ${accepted.join(',')}`);
+  });
+
   test(
     'rate_limited is pushed once when a client first goes over the limit, not again for every refused command',
     T,

@@ -79,6 +79,8 @@ export class Session {
   readonly openedAt = Date.now();
   /** Client library name/version from the connect command. */
   clientName = '';
+  /** Rate limited: every command is refused until this time (ms since the epoch). */
+  rateLimitedUntil = 0;
 
   private _state: SessionState = SessionState.CONNECTING;
   private capabilities: Capabilities | null = null;
