@@ -1,7 +1,8 @@
 /**
  * `volley serve`: runs one Volley hub node — WebSocket hub at `/ws`, HTTP API at `/api/`, Prometheus metrics
  * at `/metrics`, health at `/healthz`, a status page at `/` — on the embedded default: memory broker and
- * SQLite history in `./volley-data`.
+ * SQLite history in `./volley-data`; or, with `--redis URL`, as one of several nodes sharing Redis
+ * (docs/scaling.md).
  *
  * Configuration comes from defaults < a config file < environment variables < flags (server/config.ts); a
  * configuration mistake prints one line naming the key and its source and exits with 2. Once listening it
@@ -72,6 +73,24 @@ const spec: CommandSpec = {
       type: 'boolean',
       default: 'false',
       description: 'Keep history in memory (lost on restart) instead of SQLite [env VOLLEY_HISTORY=memory]',
+    },
+    redis: {
+      type: 'string',
+      value: 'URL',
+      default: 'none: a single node',
+      description: 'Run as one node of many on this Redis: redis://, rediss://, redis+cluster://, redis+sentinel:// [env VOLLEY_REDIS_URL]',
+    },
+    'redis-prefix': {
+      type: 'string',
+      value: 'PREFIX',
+      default: 'volley:',
+      description: 'Prefix of every Redis key and channel; nodes with the same one form one hub [env VOLLEY_REDIS_PREFIX]',
+    },
+    'node-id': {
+      type: 'string',
+      value: 'ID',
+      default: 'random',
+      description: 'This node\'s id in logs, metrics and session ids; unique per hub [env VOLLEY_NODE_ID]',
     },
     'log-level': {
       type: 'string',

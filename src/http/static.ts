@@ -1,5 +1,6 @@
 /**
- * The small HTTP surface besides the API: `GET /` (a page saying the hub runs, with links to the docs),
+ * The small HTTP surface besides the API: `GET /` (a page saying the hub runs, with links to the docs and
+ * the chat demo),
  * `GET /healthz` (`{"status":"ok"}`, or 503 `{"status":"draining"}` while the node shuts down) and
  * `GET /docs/NAME` (the Markdown and JSON files of the package's `docs/` folder, read-only, by exact name).
  *
@@ -50,6 +51,7 @@ const DOC_TITLES: Readonly<Record<string, string>> = {
   'protocol.md': 'the client ↔ hub wire protocol',
   'api.md': 'the WebSocket library API',
   'errors.md': 'error codes',
+  'demo.md': 'the chat demo at /demo/chat and the browser tests',
 };
 
 /** The docs found in `dir`, by name (content read once, at start). */
@@ -113,6 +115,7 @@ export function renderStatusPage(status: StatusSource, docNames: readonly string
 <dt>WebSocket endpoint</dt><dd><code>${escapeHtml(status.websocketPath)}</code> (subprotocols <code>volley.v1.json</code>, <code>volley.v1.msgpack</code>)</dd>
 <dt>HTTP API</dt><dd>${status.apiEnabled ? '<code>/api/</code> (Authorization: apikey KEY)' : 'disabled (no API key configured)'}</dd>
 <dt>Health</dt><dd><a href="healthz"><code>/healthz</code></a> · Metrics: <a href="metrics"><code>/metrics</code></a></dd>
+<dt>Browser</dt><dd><a href="demo/chat">Chat demo</a> · SDK bundle <code>/volley-client.js</code> (docs/demo.md)</dd>
 </dl>
 <h2>Documentation</h2>
 ${docs === '' ? '<p>The docs/ folder of the volley package.</p>' : `<ul>\n${docs}\n</ul>`}

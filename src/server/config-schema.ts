@@ -8,6 +8,7 @@
  * @module
  */
 
+import { parseRedisUrl } from '../engines/redis/url.js';
 import { RESERVED_NAMES } from '../hub/validate.js';
 
 /** One field's schema. */
@@ -68,6 +69,24 @@ function websocketPathProblem(path: string): string | undefined {
   return /^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(path) ? undefined : 'must be a path starting with "/" (no query, no spaces)';
 }
 
+function nodeIdProblem(id: string): string | undefined {
+  return /^[A-Za-z0-9_-]{1,32}$/.test(id) ? undefined : 'must be 1-32 of A-Z a-z 0-9 _ -';
+}
+
+function redisUrlProblem(url: string): string | undefined {
+  try {
+    parseRedisUrl(url);
+    return undefined;
+  } catch (error) {
+    // The parser's messages never repeat the password.
+    return `is not a Redis URL: ${(error as Error).message}`;
+  }
+}
+
+function redisPrefixProblem(prefix: string): string | undefined {
+  return prefix.length <= 64 && !/[{}]/.test(prefix) ? undefined : 'must be at most 64 characters without { or }';
+}
+
 function hostProblem(host: string): string | undefined {
   return /^[A-Za-z0-9.:_%-]+$/.test(host) ? undefined : 'must be a host name or an IP address';
 }
@@ -80,6 +99,17 @@ export const CONFIG_SCHEMA: Schema = {
     port: { kind: 'integer', min: 0, max: 65535 },
     host: { kind: 'string', nonEmpty: true, check: hostProblem },
     apiKey: { kind: 'string', nonEmpty: true },
+    nodeId: { kind: 'string', nonEmpty: true, check: nodeIdProblem },
+    redis: {
+      kind: 'object',
+      fields: {
+        url: { kind: 'string', nonEmpty: true, check: redisUrlProblem },
+        prefix: { kind: 'string', check: redisPrefixProblem },
+        sharded: FLAG,
+        offlineTimeoutMs: POSITIVE,
+        relayTimeoutMs: POSITIVE,
+      },
+    },
     allowAnonymous: FLAG,
     dataDir: { kind: 'string', nonEmpty: true },
     history: { kind: 'enum', values: ['sqlite', 'memory'] },
@@ -122,6 +152,8 @@ export const CONFIG_SCHEMA: Schema = {
         slowConsumerPolicy: { kind: 'enum', values: ['disconnect', 'drop'] },
         dedupeWindowMs: POSITIVE,
         presenceTtlMs: POSITIVE,
+        maxRecoveredPublications: POSITIVE,
+        positionCheckIntervalMs: POSITIVE,
         commands: {
           kind: 'object',
           fields: {

@@ -321,3 +321,45 @@ describe('other checks', () => {
     assert.ok(!text.includes('s'.repeat(32)));
   });
 });
+
+describe('redis and nodeId (several nodes on one Redis)', () => {
+  test('off by default: a single node', async () => {
+    const { config } = await load(workdir());
+    assert.equal(config.redis, undefined);
+    assert.equal(config.nodeId, undefined);
+  });
+
+  test('--redis, VOLLEY_REDIS_URL or the file set it, with the documented defaults', async () => {
+    const fromFlag = await load(workdir(), { flags: { redis: 'redis://127.0.0.1:6379', 'redis-prefix': 'app1:', 'node-id': 'web-1' } });
+    assert.deepEqual(fromFlag.config.redis, { url: 'redis://127.0.0.1:6379', prefix: 'app1:', sharded: false, offlineTimeoutMs: 2000, relayTimeoutMs: 5000 });
+    assert.equal(fromFlag.config.nodeId, 'web-1');
+    const fromEnv = await load(workdir(), { env: { VOLLEY_REDIS_URL: 'redis+sentinel://s1:26379,s2/mymaster', VOLLEY_REDIS_PREFIX: 'x:', VOLLEY_NODE_ID: 'n2' } });
+    assert.equal(fromEnv.config.redis?.url, 'redis+sentinel://s1:26379,s2/mymaster');
+    assert.equal(fromEnv.config.redis?.prefix, 'x:');
+    assert.equal(fromEnv.config.nodeId, 'n2');
+    const fromFile = await load(workdir({ 'volley.config.json': { redis: { url: 'redis+cluster://a:7000,b:7001', sharded: true } } }));
+    assert.equal(fromFile.config.redis?.sharded, true);
+    assert.equal(fromFile.config.redis?.prefix, 'volley:');
+  });
+
+  test('a URL that is not a Redis URL, a bad prefix, a bad node id, or redis settings without a URL', async () => {
+    await assertConfigError(load(workdir(), { flags: { redis: 'http://x' } }), 'flag --redis', /"redis\.url" is not a Redis URL: unknown Redis URL scheme/);
+    await assertConfigError(load(workdir(), { flags: { redis: 'redis://:secret@h:99999' } }), 'flag --redis', /bad Redis port/);
+    await assertConfigError(load(workdir(), { flags: { redis: 'redis://h', 'redis-prefix': 'a{b}' } }), 'flag --redis-prefix', /without \{ or \}/);
+    await assertConfigError(load(workdir(), { flags: { 'node-id': 'has space' } }), 'flag --node-id', /1-32 of/);
+    await assertConfigError(load(workdir({ 'volley.config.json': { redis: { prefix: 'p:' } } })), 'configuration', /"redis\.url" is required/);
+  });
+
+  test('redactConfig hides the Redis password', async () => {
+    const { config } = await load(workdir(), { flags: { redis: 'redis://user:s3cret@redis.internal:6379/2' } });
+    const redacted = JSON.stringify(redactConfig(config));
+    assert.doesNotMatch(redacted, /s3cret/);
+    assert.match(redacted, /redis:\/\/user:\[redacted\]@redis\.internal:6379\/2/);
+  });
+
+  test('new hub limits are configurable: maxRecoveredPublications, positionCheckIntervalMs', async () => {
+    const { config } = await load(workdir({ 'volley.config.json': { limits: { maxRecoveredPublications: 50, positionCheckIntervalMs: 2000 } } }));
+    assert.equal(config.limits.maxRecoveredPublications, 50);
+    assert.equal(config.limits.positionCheckIntervalMs, 2000);
+  });
+});

@@ -107,6 +107,36 @@ export interface FallbacksConfig {
   readonly maxSessions: number;
 }
 
+/**
+ * Several nodes on one Redis act as one hub (docs/scaling.md): history in Redis Streams, fan-out over Redis
+ * Pub/Sub, presence in Redis, and HTTP fallback requests relayed to the node that holds the session. Without
+ * it the node stands alone (memory broker and presence, SQLite or memory history).
+ */
+export interface RedisConfig {
+  /**
+   * `redis://`, `rediss://`, `redis+cluster://` or `redis+sentinel://` URL (docs/redis.md, "URLs").
+   * Env `VOLLEY_REDIS_URL`, flag `--redis`.
+   */
+  readonly url: string;
+  /**
+   * Prefix of every key and Pub/Sub channel: nodes with the same prefix on the same Redis form one hub.
+   * Env `VOLLEY_REDIS_PREFIX`, flag `--redis-prefix`. @default 'volley:'
+   */
+  readonly prefix: string;
+  /** Sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+); use it on a Redis Cluster. @default false */
+  readonly sharded: boolean;
+  /**
+   * How long a command waits for a Redis that is not reachable before it fails (a publish then gets
+   * `unavailable`). Short blips are ridden out, a dead Redis fails fast. @default 2000
+   */
+  readonly offlineTimeoutMs: number;
+  /**
+   * How long a node waits for the node that holds an HTTP fallback session to answer a relayed request, beyond
+   * the request's own wait (a poll's `pollTimeoutMs`), before it answers 503. @default 5000
+   */
+  readonly relayTimeoutMs: number;
+}
+
 /** Graceful shutdown on SIGTERM/SIGINT. */
 export interface ShutdownConfig {
   /** How long clients get to close after being told to reconnect elsewhere, in ms. @default 10000 */
@@ -128,6 +158,17 @@ export interface VolleyConfig {
   readonly host: string;
   /** Enables the HTTP API (`Authorization: apikey KEY`). Env `VOLLEY_API_KEY`, flag `--api-key`. */
   readonly apiKey: string | undefined;
+  /**
+   * This node's id, in logs, metrics, `/healthz` and HTTP fallback session ids (which name the node holding the
+   * session): 1-32 of `A-Z a-z 0-9 _ -`, unique among the nodes of one hub. Env `VOLLEY_NODE_ID`, flag
+   * `--node-id`. @default a random 8-hex-digit id per start
+   */
+  readonly nodeId: string | undefined;
+  /**
+   * Redis, for several nodes acting as one hub; `history` is then not used (history lives in Redis). Env
+   * `VOLLEY_REDIS_URL`, flag `--redis`. @default none: a single node
+   */
+  readonly redis: RedisConfig | undefined;
   /**
    * Accept clients without a token; the default namespace's subscribe/publish/history/presenceQuery become
    * `anyone` unless set explicitly. Env `VOLLEY_ALLOW_ANONYMOUS`, flag `--allow-anonymous`. @default false
@@ -183,6 +224,9 @@ export const CONFIG_DEFAULTS = Object.freeze({
   logLevel: 'info' as LogLevel,
 });
 
+/** Defaults of the `redis` settings other than `url`. */
+export const REDIS_DEFAULTS = Object.freeze({ prefix: 'volley:', sharded: false, offlineTimeoutMs: 2000, relayTimeoutMs: 5000 });
+
 /** A configuration mistake: `source` says where (a file, an environment variable, a flag), `key` what. */
 export class ConfigError extends Error {
   readonly source: string;
@@ -232,6 +276,9 @@ export const ENV_SETTINGS: Readonly<Record<string, Setting>> = {
   VOLLEY_HOOK_SUBSCRIBE_URL: { path: 'hooks.subscribeUrl', parse: asText },
   VOLLEY_HOOK_PUBLISH_URL: { path: 'hooks.publishUrl', parse: asText },
   VOLLEY_LOG_LEVEL: { path: 'logLevel', parse: asText },
+  VOLLEY_NODE_ID: { path: 'nodeId', parse: asText },
+  VOLLEY_REDIS_URL: { path: 'redis.url', parse: asText },
+  VOLLEY_REDIS_PREFIX: { path: 'redis.prefix', parse: asText },
   VOLLEY_ALLOWED_ORIGINS: { path: 'allowedOrigins', parse: asList },
 };
 
@@ -248,6 +295,9 @@ export const FLAG_SETTINGS: Readonly<Record<string, Setting>> = {
   'api-key': { path: 'apiKey', parse: asText },
   'data-dir': { path: 'dataDir', parse: asText },
   'log-level': { path: 'logLevel', parse: asText },
+  'node-id': { path: 'nodeId', parse: asText },
+  redis: { path: 'redis.url', parse: asText },
+  'redis-prefix': { path: 'redis.prefix', parse: asText },
 };
 
 /** Config file names looked for in the working directory, in this order. */
@@ -436,11 +486,14 @@ function resolveConfig(raw: Record<string, unknown>, cwd: string, warnings: stri
     warnings.push('no token verification is configured and anonymous access is off: no WebSocket client can connect');
   }
   const websocket = raw.websocket as WebSocketConfig;
+  const redis = resolveRedis(raw.redis as Partial<RedisConfig> | undefined);
 
   return {
     port: raw.port as number,
     host: raw.host as string,
     apiKey,
+    nodeId: raw.nodeId as string | undefined,
+    redis,
     allowAnonymous,
     dataDir: resolve(cwd, raw.dataDir as string),
     history: raw.history as HistoryEngine,
@@ -456,6 +509,23 @@ function resolveConfig(raw: Record<string, unknown>, cwd: string, warnings: stri
     shutdown: raw.shutdown as ShutdownConfig,
     logLevel: raw.logLevel as LogLevel,
   };
+}
+
+/** The complete Redis settings, or undefined without a URL (other Redis settings alone are a mistake). */
+function resolveRedis(raw: Partial<RedisConfig> | undefined): RedisConfig | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.url === undefined) {
+    throw new ConfigError('configuration', 'redis.url', '"redis.url" is required with other redis settings (or set VOLLEY_REDIS_URL, --redis)');
+  }
+  return { ...REDIS_DEFAULTS, ...raw, url: raw.url };
+}
+
+/** A Redis URL without its password, for logs and the status page. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/^([a-z+]+:\/\/)([^@/]*)@/i, (_match, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':');
+    return colon < 0 ? `${scheme}${userinfo}@` : `${scheme}${userinfo.slice(0, colon)}:[redacted]@`;
+  });
 }
 
 /** The verifier options for a token config. */
@@ -476,6 +546,9 @@ export function redactConfig(config: VolleyConfig): Record<string, unknown> {
   return {
     ...config,
     apiKey: config.apiKey === undefined ? undefined : redacted,
+    redis: config.redis === undefined ? undefined : { ...config.redis, url: redactRedisUrl(config.redis.url) },
+    // With Redis, history lives there: say so rather than show the unused local setting.
+    ...(config.redis !== undefined ? { history: 'redis', dataDir: undefined } : {}),
     token:
       config.token === undefined
         ? undefined

@@ -1,7 +1,8 @@
 /**
  * The composition root of a Volley node: from a {@link VolleyConfig} it builds the engines (memory broker,
- * SQLite or memory history, memory presence), the token verifier, the hub with Prometheus metrics and a pino
- * logger, the WebSocket transport, and one `node:http` server that routes
+ * SQLite or memory history, memory presence; or, with `redis`, the Redis engines and the HTTP fallbacks' session
+ * relay, see `redis-node.ts`), the token verifier, the hub with Prometheus metrics and a pino logger, the
+ * WebSocket transport, and one `node:http` server that routes
  *
  * - `GET <websocket.path>` with `Upgrade: websocket` → the hub (other upgrade paths: 404);
  * - `/poll/open`, `/poll`, `/poll/send` → long-polling; `/sse`, `/sse/send` → Server-Sent Events (the HTTP
@@ -30,23 +31,26 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { Gauge } from 'prom-client';
 import { MemoryBroker } from '../engines/memory-broker.js';
 import { MemoryHistoryStore } from '../engines/memory-history.js';
 import { MemoryPresenceStore } from '../engines/memory-presence.js';
 import { SqliteHistoryStore } from '../engines/sqlite-history.js';
 import { createTokenVerifier } from '../hub/auth.js';
-import type { HistoryStore } from '../hub/engine.js';
+import type { Broker, HistoryStore, PresenceStore } from '../hub/engine.js';
 import { createHttpHooks } from '../hub/hooks.js';
 import { Hub, type HubHooks } from '../hub/hub.js';
 import { hubHooksFromHttp } from './http-hooks.js';
 import { createApiHandler, type HttpHandler } from '../http/api.js';
 import { createMetricsHandler, PromMetrics } from '../http/metrics.js';
 import { sendJson } from '../http/respond.js';
+import { createDemoHandler } from '../http/demo.js';
 import { createStaticHandler } from '../http/static.js';
 import { PollingTransport } from '../transports/polling.js';
 import { SseTransport } from '../transports/sse.js';
 import { WebSocketTransport } from '../transports/websocket.js';
 import { redactConfig, tokenVerifierOptions, type VolleyConfig } from './config.js';
+import { createHealthHandler, createRedisNode, type RedisNode } from './redis-node.js';
 
 /** Lifecycle of a {@link VolleyServer}; it only moves forward. */
 export const ServerState = {
@@ -65,7 +69,7 @@ export interface VolleyServerOptions {
   readonly logStream?: DestinationStream;
   /** Application hooks for the hub (embedding only; `volley serve` has none). */
   readonly hooks?: HubHooks;
-  /** This node's id, in logs, on the status page and in metrics. @default a random 8-hex-digit id */
+  /** This node's id, in logs, on the status page and in metrics. @default config.nodeId, else a random 8-hex-digit id */
   readonly nodeId?: string;
 }
 
@@ -95,6 +99,8 @@ export interface VolleyServer {
   readonly logger: Logger;
   readonly nodeId: string;
   readonly httpServer: Server;
+  /** The Redis side of the node (engines, session relay, health), when `config.redis` is set. */
+  readonly redis: RedisNode | null;
   readonly state: ServerState;
   /** Starts listening; resolves to the bound address (rejects when the port cannot be bound). */
   listen(): Promise<ListenAddress>;
@@ -174,7 +180,7 @@ function describeListenError(error: NodeJS.ErrnoException, host: string, port: n
  * @throws when an engine cannot be created (e.g. the history database cannot be opened).
  */
 export async function createVolleyServer(config: VolleyConfig, options: VolleyServerOptions = {}): Promise<VolleyServer> {
-  const nodeId = options.nodeId ?? randomBytes(4).toString('hex');
+  const nodeId = options.nodeId ?? config.nodeId ?? randomBytes(4).toString('hex');
   const version = packageVersion();
   const logger: Logger =
     options.logger ??
@@ -183,24 +189,38 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
       options.logStream ?? pino.destination({ dest: 1, sync: true }),
     );
 
-  const broker = new MemoryBroker({ onError: (error, channel) => logger.error({ err: error, channel }, 'broker delivery failed') });
-  const presence = new MemoryPresenceStore();
+  const metrics = new PromMetrics({ namespaces: Object.keys(config.namespaces.namespaces ?? {}) });
+  new Gauge({
+    name: 'volley_node_info',
+    help: 'Always 1; labels name this node and its version.',
+    labelNames: ['node_id', 'version'],
+    registers: [metrics.registry],
+  }).set({ node_id: nodeId, version }, 1);
+
+  let broker: Broker;
+  let presence: PresenceStore;
   let history: HistoryStore;
-  try {
-    history =
-      config.history === 'sqlite'
-        ? new SqliteHistoryStore({
-            path: join(config.dataDir, 'history.db'),
-            onError: (error) => logger.warn({ err: error }, 'history sweep failed'),
-          })
-        : new MemoryHistoryStore();
-  } catch (error) {
-    await Promise.allSettled([broker.close(), presence.close()]);
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`cannot open the history database in ${config.dataDir}: ${message}`, { cause: error });
+  const redis: RedisNode | null = config.redis === undefined ? null : createRedisNode(config.redis, { nodeId, logger, registry: metrics.registry });
+  if (redis !== null) {
+    ({ broker, presence, history } = redis);
+  } else {
+    broker = new MemoryBroker({ onError: (error, channel) => logger.error({ err: error, channel }, 'broker delivery failed') });
+    presence = new MemoryPresenceStore();
+    try {
+      history =
+        config.history === 'sqlite'
+          ? new SqliteHistoryStore({
+              path: join(config.dataDir, 'history.db'),
+              onError: (error) => logger.warn({ err: error }, 'history sweep failed'),
+            })
+          : new MemoryHistoryStore();
+    } catch (error) {
+      await Promise.allSettled([broker.close(), presence.close()]);
+      const message = error instanceof Error ? error.message : String(error);
+      throw new Error(`cannot open the history database in ${config.dataDir}: ${message}`, { cause: error });
+    }
   }
 
-  const metrics = new PromMetrics({ namespaces: Object.keys(config.namespaces.namespaces ?? {}) });
   // Hooks from the config ask the application's backend; hooks given in code (embedding) take precedence.
   let hubRef: Hub | null = null;
   const hooks = options.hooks ?? (config.hooks !== undefined ? hubHooksFromHttp(createHttpHooks(config.hooks), () => hubRef!) : undefined);
@@ -219,6 +239,7 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
     ...(hooks !== undefined ? { hooks } : {}),
   });
   hubRef = hub;
+  redis?.attachHub(hub);
   const transport = new WebSocketTransport(hub, {
     maxMessageSize: config.websocket.maxMessageSize,
     maxQueueBytes: config.websocket.maxQueueBytes,
@@ -233,6 +254,7 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
     maxBodyBytes: config.fallbacks.maxBodyBytes,
     maxSessions: config.fallbacks.maxSessions,
     ...(config.allowedOrigins !== undefined ? { allowedOrigins: config.allowedOrigins } : {}),
+    ...(redis !== null ? { relay: redis.relay } : {}),
   };
   const polling = config.fallbacks.polling
     ? new PollingTransport(hub, { ...fallbackOptions, pollTimeoutMs: config.fallbacks.pollTimeoutMs, sessionIdleMs: config.fallbacks.sessionIdleMs })
@@ -242,7 +264,9 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
   const connections = (): number => transport.connections + (polling?.connections ?? 0) + (sse?.connections ?? 0);
 
   let state: ServerState = ServerState.CREATED;
+  const draining = (): boolean => state === ServerState.DRAINING || state === ServerState.CLOSED;
   const handlers: HttpHandler[] = [
+    ...(redis !== null ? [createHealthHandler({ nodeId, draining, redis })] : []),
     ...(polling !== null ? [(req: IncomingMessage, res: ServerResponse) => polling.handle(req, res)] : []),
     ...(sse !== null ? [(req: IncomingMessage, res: ServerResponse) => sse.handle(req, res)] : []),
     createApiHandler({
@@ -253,12 +277,13 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
       onResponse: (route, status) => metrics.httpRequest(route, status),
     }),
     createMetricsHandler(metrics),
+    createDemoHandler(),
     createStaticHandler({
       status: {
         version,
         nodeId,
         connections,
-        draining: () => state === ServerState.DRAINING || state === ServerState.CLOSED,
+        draining,
         websocketPath: config.websocket.path,
         apiEnabled: config.apiKey !== undefined,
       },
@@ -297,7 +322,7 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
 
   const closeEngines = async (): Promise<void> => {
     hub.close();
-    const results = await Promise.allSettled([broker.close(), history.close(), presence.close()]);
+    const results = await Promise.allSettled(redis !== null ? [redis.close()] : [broker.close(), history.close(), presence.close()]);
     for (const result of results) if (result.status === 'rejected') logger.warn({ err: result.reason }, 'engine close failed');
   };
 
@@ -308,12 +333,15 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
     logger,
     nodeId,
     httpServer,
+    redis,
     get state() {
       return state;
     },
 
     async listen() {
       if (state !== ServerState.CREATED) throw new Error(`cannot listen: the server is ${state}`);
+      // Before the port opens: the sids handed out must be reachable from the other nodes.
+      await redis?.start();
       await new Promise<void>((resolve, reject) => {
         const onError = (error: Error): void => reject(describeListenError(error, config.host, config.port));
         httpServer.once('error', onError);

@@ -1,7 +1,9 @@
 /**
  * Pieces shared by the HTTP fallback transports (long-polling in `polling.ts`, Server-Sent Events in `sse.ts`):
  * session ids, the origin allowlist and CORS, command bodies read with a byte limit enforced while they stream,
- * JSON answers with stable error codes, and the fallback keepalive rule (docs/protocol.md, "HTTP fallbacks").
+ * JSON answers with stable error codes, the fallback keepalive rule (docs/protocol.md, "HTTP fallbacks"), and
+ * the {@link SessionRelay} through which several nodes serve each other's sessions without sticky sessions
+ * (docs/scaling.md).
  *
  * @module
  */
@@ -69,20 +71,31 @@ export function integerOption(value: number | undefined, fallback: number, name:
 
 /** Bytes of randomness in a session id: 192 bits, far beyond guessing. */
 const SID_BYTES = 24;
-const SID_PATTERN = /^[A-Za-z0-9_-]{32}$/;
+/** `[<node id>.]<32 base64url characters>`: the node id names the node holding the session (several nodes). */
+const SID_PATTERN = /^(?:[A-Za-z0-9_-]{1,32}\.)?[A-Za-z0-9_-]{32}$/;
+/** What {@link SessionRelay.nodeId} must look like (it goes into session ids). */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 /**
- * A new opaque session id (base64url, 32 characters). It is a bearer secret: whoever knows it can read and
- * send as the session, so it is never logged and is distinct from the public client id.
+ * A new opaque session id: 32 base64url characters, prefixed with `<owner>.` when several nodes share the
+ * sessions' traffic (so any node knows where to relay a request). It is a bearer secret: whoever knows it can
+ * read and send as the session, so it is never logged and is distinct from the public client id.
  */
-export function newSid(): string {
-  return randomBytes(SID_BYTES).toString('base64url');
+export function newSid(owner?: string): string {
+  const random = randomBytes(SID_BYTES).toString('base64url');
+  return owner === undefined ? random : `${owner}.${random}`;
 }
 
 /** The `sid` query parameter when it has the shape of a session id, else null. */
 export function sidOf(query: URLSearchParams): string | null {
   const sid = query.get('sid');
   return sid !== null && SID_PATTERN.test(sid) ? sid : null;
+}
+
+/** The node a session id names as its holder, or null (a single-node id). */
+export function ownerOf(sid: string): string | null {
+  const dot = sid.indexOf('.');
+  return dot < 0 ? null : sid.slice(0, dot);
 }
 
 /** Path and query of a request URL (a malformed query yields no parameters rather than an error). */
@@ -366,6 +379,112 @@ export function isDisconnectFrame(frame: string): boolean {
  */
 export function disconnectFrame(code: number, reason: string): string {
   return JSON.stringify({ type: 'disconnect', code, reason, reconnect: code === 1001 || (code >= 4000 && code < 4500) });
+}
+
+// ------------------------------------------------------------------------------------------------- relaying
+
+/** The transport a relayed request is for. */
+export type RelayTransport = 'polling' | 'sse';
+
+/** A request for a session held by another node. */
+export interface RelayRequest {
+  readonly transport: RelayTransport;
+  /** `poll`: wait for the session's messages (long-polling); `send`: hand commands to the session. */
+  readonly op: 'poll' | 'send';
+  readonly sid: string;
+  /** `send`: the commands, one encoded command each (already checked by {@link parseCommandBody}). */
+  readonly frames?: readonly string[];
+}
+
+/** The holding node's answer to a {@link RelayRequest}. */
+export interface RelayAnswer {
+  /**
+   * 200 (a poll's messages in `frames`), 204 (commands handed over), 404 (unknown session, or its node is
+   * gone), 409 (a poll is already in progress), 503 (the holding node did not answer in time).
+   */
+  readonly status: number;
+  readonly frames?: readonly string[];
+}
+
+/** A relayed request in flight, as the node that received it over HTTP sees it. */
+export interface RelayCall {
+  /** Settles with the answer (never rejects: failures are a 404 or 503 answer). */
+  readonly answer: Promise<RelayAnswer>;
+  /**
+   * The HTTP client went away before the answer came, or the answer could not be written to it: the holding
+   * node stops waiting, or puts back what it sent, as it does for a poll of its own.
+   */
+  abandon(): void;
+}
+
+/** A relayed request, as the node holding the session sees it. */
+export interface RelayExchange {
+  readonly request: RelayRequest;
+  /** Sends the answer to the requesting node. Only the first call counts. */
+  respond(answer: RelayAnswer): void;
+  /**
+   * Registers the one listener told when the request is abandoned: before the answer (`answered` false: the
+   * client went away) or after it (`answered` true: the answer did not reach the client).
+   */
+  onAbandon(listener: (answered: boolean) => void): void;
+}
+
+/**
+ * How HTTP fallback requests reach the node holding their session when several nodes serve one hub without
+ * sticky sessions (the Redis implementation is in `server/session-relay.ts`). Transports without a relay serve
+ * their own sessions only.
+ */
+export interface SessionRelay {
+  /** This node's id ({@link NODE_ID_PATTERN}); sessions opened here carry it in their sid. */
+  readonly nodeId: string;
+  /**
+   * Relays `request` to node `owner`. `waitMs` is how long the holding node may take by design (a poll's
+   * timeout); the relay adds its own margin before it answers 503.
+   */
+  forward(owner: string, request: RelayRequest, options?: { readonly waitMs?: number }): RelayCall;
+  /** Installs the handler of the requests other nodes relay to this node's sessions of `transport`. */
+  serve(transport: RelayTransport, handler: (exchange: RelayExchange) => void): void;
+}
+
+/** The refusal that goes with a relayed answer's status (anything unexpected is a 503). */
+export function relayRefusal(status: number): FallbackError {
+  switch (status) {
+    case 404:
+      return unknownSession();
+    case 409:
+      return new FallbackError(FallbackErrorCode.CONFLICT, 'another poll is in progress for this session');
+    default:
+      return new FallbackError(FallbackErrorCode.UNAVAILABLE, 'the node holding this session did not answer: open a new session');
+  }
+}
+
+/**
+ * Answers `POST …/send` for a session held by another node: the body is read and checked here, within this
+ * node's limits, then relayed; 204 once the holding node handed the commands over.
+ */
+export function relayCommands(
+  req: IncomingMessage,
+  res: ServerResponse,
+  cors: Readonly<Record<string, string>>,
+  target: { readonly relay: SessionRelay; readonly owner: string; readonly transport: RelayTransport; readonly sid: string },
+  options: ReceiveOptions,
+): void {
+  readBody(req, options.maxBodyBytes)
+    .then((bytes) => parseCommandBody(bytes, options.maxDepth))
+    .then(
+      (frames) => {
+        const call = target.relay.forward(target.owner, { transport: target.transport, op: 'send', sid: target.sid, frames });
+        void call.answer.then((answer) => {
+          if (answer.status === 204) sendNoContent(res, cors);
+          else sendError(res, relayRefusal(answer.status), cors);
+        });
+      },
+      (error: unknown) => {
+        if (error instanceof BodyAbortedError) return;
+        if (!(error instanceof FallbackError)) options.logger.error({ err: error }, 'fallback send failed');
+        sendError(res, error, cors);
+      },
+    );
 }
 
 // ------------------------------------------------------------------------------------------------ commands

@@ -12,6 +12,10 @@
  * `maxQueueBytes`; past it `write()` refuses and the hub applies its slow-consumer policy. When the hub ends a
  * session, the messages still queued (ending with the `disconnect` push) are kept for one last poll.
  *
+ * With a {@link SessionRelay} (several nodes, no sticky sessions), the sid names the node holding the session;
+ * a poll or send that reaches another node is relayed to it, and the holding node answers relayed polls as it
+ * answers its own (the same queue, the same one-poll-at-a-time rule, the same putting back of lost answers).
+ *
  * @example
  * ```ts
  * const polling = new PollingTransport(hub, { pollTimeoutMs: 25_000 });
@@ -42,13 +46,18 @@ import {
   methodNotAllowed,
   newSid,
   OriginPolicy,
+  ownerOf,
   receiveCommands,
+  relayCommands,
+  relayRefusal,
   sendError,
   sendJson,
   sidOf,
   splitUrl,
   unknownSession,
   type HttpFallbackOptions,
+  type RelayExchange,
+  type SessionRelay,
 } from './http-session.js';
 
 /** Options of the long-polling transport. */
@@ -59,6 +68,11 @@ export interface PollingTransportOptions extends HttpFallbackOptions {
   readonly pollTimeoutMs?: number;
   /** A session with no poll in progress for this long is reaped, in ms. @default 30000 */
   readonly sessionIdleMs?: number;
+  /**
+   * Relays requests for sessions held by other nodes (several nodes without sticky sessions).
+   * @default none: every session is this node's
+   */
+  readonly relay?: SessionRelay;
 }
 
 /** Defaults of {@link PollingTransportOptions}. */
@@ -87,6 +101,7 @@ export class PollingTransport {
   private readonly maxSessions: number;
   private readonly pingTimeoutMs: number;
   private readonly sessions = new Map<string, PollSession>();
+  private readonly relay: SessionRelay | null;
   /** One timer for every session's keepalive deadline. */
   private readonly sweeper: NodeJS.Timeout;
   private open = 0;
@@ -102,6 +117,8 @@ export class PollingTransport {
     this.maxQueueBytes = integerOption(options.maxQueueBytes, HTTP_FALLBACK_DEFAULTS.maxQueueBytes, 'maxQueueBytes');
     this.maxSessions = integerOption(options.maxSessions, HTTP_FALLBACK_DEFAULTS.maxSessions, 'maxSessions', 0);
     this.pingTimeoutMs = integerOption(options.pingTimeoutMs, hub.limits.pingIntervalMs + HTTP_FALLBACK_DEFAULTS.pingSlackMs, 'pingTimeoutMs');
+    this.relay = options.relay ?? null;
+    this.relay?.serve('polling', (exchange) => this.serveRelayed(exchange));
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.ceil(this.pingTimeoutMs / 4)));
     this.sweeper.unref();
   }
@@ -157,7 +174,7 @@ export class PollingTransport {
 
   private openSession(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): void {
     if (this.maxSessions > 0 && this.open >= this.maxSessions) throw new FallbackError(FallbackErrorCode.UNAVAILABLE, 'too many sessions');
-    const sid = newSid();
+    const sid = newSid(this.relay?.nodeId);
     const entry = new PollSession(sid, this.maxQueueBytes, this.pollTimeoutMs, this.sessionIdleMs, {
       closed: () => this.open--,
       forgotten: () => this.sessions.delete(sid),
@@ -169,20 +186,68 @@ export class PollingTransport {
   }
 
   private poll(query: URLSearchParams, res: ServerResponse, cors: Record<string, string>): void {
-    const entry = this.lookup(query);
-    if (entry === null) throw unknownSession();
-    if (!entry.attachPoll(res, cors)) throw new FallbackError(FallbackErrorCode.CONFLICT, 'another poll is in progress for this session');
+    const sid = sidOf(query);
+    if (sid === null) throw unknownSession();
+    const owner = this.remoteOwner(sid);
+    if (owner !== null) return this.relayPoll(res, cors, owner, sid);
+    const entry = this.sessions.get(sid);
+    if (entry === undefined) throw unknownSession();
+    if (!entry.attachPoll(localPoll(res, cors))) throw new FallbackError(FallbackErrorCode.CONFLICT, 'another poll is in progress for this session');
   }
 
   private send(req: IncomingMessage, query: URLSearchParams, res: ServerResponse, cors: Record<string, string>): void {
-    const entry = this.lookup(query);
-    if (entry === null || !entry.isOpen()) throw unknownSession();
-    receiveCommands(req, res, cors, entry.inbox, { maxBodyBytes: this.maxBodyBytes, maxDepth: this.hub.commandLimits.maxDepth, logger: this.hub.logger });
+    const sid = sidOf(query);
+    if (sid === null) throw unknownSession();
+    const options = { maxBodyBytes: this.maxBodyBytes, maxDepth: this.hub.commandLimits.maxDepth, logger: this.hub.logger };
+    const owner = this.remoteOwner(sid);
+    if (owner !== null) return relayCommands(req, res, cors, { relay: this.relay!, owner, transport: 'polling', sid }, options);
+    const entry = this.sessions.get(sid);
+    if (entry === undefined || !entry.isOpen()) throw unknownSession();
+    receiveCommands(req, res, cors, entry.inbox, options);
   }
 
-  private lookup(query: URLSearchParams): PollSession | null {
-    const sid = sidOf(query);
-    return sid === null ? null : (this.sessions.get(sid) ?? null);
+  /** The node holding `sid` when it is another one and there is a relay to reach it, else null. */
+  private remoteOwner(sid: string): string | null {
+    if (this.relay === null) return null;
+    const owner = ownerOf(sid);
+    return owner === null || owner === this.relay.nodeId ? null : owner;
+  }
+
+  /** A poll for another node's session: relayed, and answered with what that node answers. */
+  private relayPoll(res: ServerResponse, cors: Record<string, string>, owner: string, sid: string): void {
+    const call = this.relay!.forward(owner, { transport: 'polling', op: 'poll', sid }, { waitMs: this.pollTimeoutMs });
+    let stage: 'waiting' | 'answered' | 'abandoned' = 'waiting';
+    const abandon = (): void => {
+      stage = 'abandoned';
+      call.abandon();
+    };
+    // Gone before the answer, or the answer not fully written: the holding node keeps (puts back) the batch.
+    res.once('close', () => {
+      if (stage === 'waiting' || (stage === 'answered' && !res.writableFinished)) abandon();
+    });
+    void call.answer.then((answer) => {
+      if (stage !== 'waiting') return;
+      if (res.destroyed) return abandon();
+      stage = 'answered';
+      if (answer.status === 200) answerPoll(res, cors, answer.frames ?? []);
+      else sendError(res, relayRefusal(answer.status), cors);
+    });
+  }
+
+  /** A request another node relayed for one of this node's sessions. */
+  private serveRelayed(exchange: RelayExchange): void {
+    const { request } = exchange;
+    const entry = this.sessions.get(request.sid);
+    if (request.op === 'send') {
+      if (entry === undefined || !entry.isOpen()) return exchange.respond({ status: 404 });
+      entry.inbox.add(Promise.resolve([...(request.frames ?? [])])).then(
+        (handed) => exchange.respond({ status: handed ? 204 : 404 }),
+        () => exchange.respond({ status: 404 }),
+      );
+      return;
+    }
+    if (entry === undefined) return exchange.respond({ status: 404 });
+    if (!entry.attachPoll(relayedPoll(exchange))) exchange.respond({ status: 409 });
   }
 
   private sweep(): void {
@@ -213,8 +278,8 @@ class PollSession implements Transport {
   private state: PollState = PollState.OPEN;
   private queue: string[] = [];
   private queuedBytes = 0;
-  /** The poll waiting for messages, with its CORS headers. */
-  private waiting: { res: ServerResponse; cors: Record<string, string>; timer: NodeJS.Timeout } | null = null;
+  /** The poll waiting for messages. */
+  private waiting: WaitingPoll | null = null;
   private flushScheduled = false;
   /** Polls answered so far: a lost answer is put back only if no later one went out meanwhile. */
   private answered = 0;
@@ -271,17 +336,23 @@ class PollSession implements Transport {
   // ------------------------------------------------------------------------------------------- requests
 
   /** Starts a poll. Returns false when another poll is in progress. */
-  attachPoll(res: ServerResponse, cors: Record<string, string>): boolean {
+  attachPoll(poll: PendingPoll): boolean {
     if (this.waiting !== null) return false;
     this.clearIdleTimer();
-    const timer = setTimeout(() => this.deliver(), this.pollTimeoutMs);
-    this.waiting = { res, cors, timer };
-    res.once('close', () => {
-      // The client gave up before the answer: the session idles from now on.
-      if (this.waiting?.res !== res) return;
-      clearTimeout(timer);
-      this.waiting = null;
-      this.startIdleTimer();
+    const waiting: WaitingPoll = { poll, timer: setTimeout(() => this.deliver(), this.pollTimeoutMs), turn: 0, batch: [], bytes: 0 };
+    this.waiting = waiting;
+    poll.onGone((answered) => {
+      if (!answered) {
+        // The client gave up before the answer: the session idles from now on.
+        if (this.waiting !== waiting) return;
+        clearTimeout(waiting.timer);
+        this.waiting = null;
+        this.startIdleTimer();
+      } else if (waiting.turn === this.answered) {
+        // Lost on its way to the client: keep it for the next poll, unless a later answer already went out (the
+        // batch would then arrive out of order; the client recovers instead).
+        this.requeue(waiting.batch, waiting.bytes);
+      }
     });
     if (this.queue.length > 0) this.deliver();
     return true;
@@ -296,9 +367,9 @@ class PollSession implements Transport {
     if (this.waiting !== null) {
       // A poll in progress still gets what is queued (a disconnect push, typically).
       clearTimeout(this.waiting.timer);
-      const { res, cors } = this.waiting;
+      const { poll } = this.waiting;
       this.waiting = null;
-      answerPoll(res, cors, this.queue);
+      poll.answer(this.queue);
     }
     this.queue = [];
     this.queuedBytes = 0;
@@ -328,17 +399,12 @@ class PollSession implements Transport {
     const bytes = this.queuedBytes;
     this.queue = [];
     this.queuedBytes = 0;
-    const { res, cors } = waiting;
-    if (res.destroyed) {
+    if (!waiting.poll.answer(batch)) {
       this.requeue(batch, bytes);
     } else {
-      answerPoll(res, cors, batch);
-      const turn = ++this.answered;
-      // Lost before it left this node (the client went away): keep it for the next poll, unless a later answer
-      // already went out (the batch would then arrive out of order; the client recovers instead).
-      res.once('close', () => {
-        if (!res.writableFinished && turn === this.answered) this.requeue(batch, bytes);
-      });
+      waiting.turn = ++this.answered;
+      waiting.batch = batch;
+      waiting.bytes = bytes;
     }
     if (this.state === PollState.CLOSING && this.queue.length === 0) this.forget();
     else if (this.state !== PollState.GONE) this.startIdleTimer();
@@ -372,6 +438,59 @@ class PollSession implements Transport {
   private setState(state: PollState): void {
     this.state = state;
   }
+}
+
+/** A poll waiting for a session's messages: an HTTP request of this node's, or one relayed from another node. */
+interface PendingPoll {
+  /** Answers with `batch`; false (nothing sent) when the poll is already known to be gone. */
+  answer(batch: readonly string[]): boolean;
+  /**
+   * Registers the listener told once when the poll is gone: before its answer (`answered` false) or with its
+   * answer lost on the way (`answered` true).
+   */
+  onGone(listener: (answered: boolean) => void): void;
+}
+
+/** The waiting poll of a session, and what it was answered with (to put back if that answer is lost). */
+interface WaitingPoll {
+  readonly poll: PendingPoll;
+  readonly timer: NodeJS.Timeout;
+  /** The session's answer count when this poll was answered; 0 before. */
+  turn: number;
+  batch: string[];
+  bytes: number;
+}
+
+/** A poll of this node's own HTTP server. */
+function localPoll(res: ServerResponse, cors: Readonly<Record<string, string>>): PendingPoll {
+  let answered = false;
+  return {
+    answer(batch) {
+      if (res.destroyed) return false;
+      answered = true;
+      answerPoll(res, cors, batch);
+      return true;
+    },
+    onGone(listener) {
+      res.once('close', () => {
+        if (!answered) listener(false);
+        else if (!res.writableFinished) listener(true);
+      });
+    },
+  };
+}
+
+/** A poll another node relayed. */
+function relayedPoll(exchange: RelayExchange): PendingPoll {
+  return {
+    answer(batch) {
+      exchange.respond({ status: 200, frames: batch });
+      return true;
+    },
+    onGone(listener) {
+      exchange.onAbandon(listener);
+    },
+  };
 }
 
 /** Answers a poll with a JSON array of encoded hub messages. */

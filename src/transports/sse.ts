@@ -9,6 +9,9 @@
  * - `GET /sse?channel=a&channel=b` → a stream for a plain `EventSource` or `curl -N` without the SDK: the server
  *   connects and subscribes by itself, and resumes after `Last-Event-ID` (see `sse-channels.ts`).
  *
+ * With a {@link SessionRelay} (several nodes, no sticky sessions), a stream's session lives on the node serving
+ * the stream; its sid names that node, and a `POST /sse/send` that reaches another node is relayed to it.
+ *
  * @example
  * ```ts
  * const sse = new SseTransport(hub);
@@ -41,14 +44,18 @@ import {
   methodNotAllowed,
   newSid,
   OriginPolicy,
+  ownerOf,
   prepareSocket,
   receiveCommands,
+  relayCommands,
   sendError,
   sidOf,
   splitUrl,
   unknownSession,
   writeCorked,
   type HttpFallbackOptions,
+  type RelayExchange,
+  type SessionRelay,
 } from './http-session.js';
 import { ChannelStream, startChannelStream } from './sse-channels.js';
 
@@ -58,6 +65,11 @@ export interface SseTransportOptions extends HttpFallbackOptions {
   readonly path?: string;
   /** Interval of the `: ping` comments that keep proxies from closing an idle stream, in ms. @default 15000 */
   readonly keepaliveMs?: number;
+  /**
+   * Relays commands for sessions held by other nodes (several nodes without sticky sessions).
+   * @default none: every session is this node's
+   */
+  readonly relay?: SessionRelay;
 }
 
 /** Defaults of {@link SseTransportOptions}. */
@@ -76,6 +88,7 @@ export class SseTransport {
   private readonly streams = new Map<string, SseStream>();
   /** Plain `EventSource` streams (no sid: they take no commands). */
   private readonly channelStreams = new Set<ChannelStream>();
+  private readonly relay: SessionRelay | null;
   /** One timer writes every stream's keepalive comment; one checks every session's keepalive deadline. */
   private readonly pinger: NodeJS.Timeout;
   private readonly sweeper: NodeJS.Timeout;
@@ -90,6 +103,8 @@ export class SseTransport {
     this.maxQueueBytes = integerOption(options.maxQueueBytes, HTTP_FALLBACK_DEFAULTS.maxQueueBytes, 'maxQueueBytes');
     this.maxSessions = integerOption(options.maxSessions, HTTP_FALLBACK_DEFAULTS.maxSessions, 'maxSessions', 0);
     this.pingTimeoutMs = integerOption(options.pingTimeoutMs, hub.limits.pingIntervalMs + HTTP_FALLBACK_DEFAULTS.pingSlackMs, 'pingTimeoutMs');
+    this.relay = options.relay ?? null;
+    this.relay?.serve('sse', (exchange) => this.serveRelayed(exchange));
     this.pinger = setInterval(() => this.ping(), keepaliveMs);
     this.pinger.unref();
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.ceil(this.pingTimeoutMs / 4)));
@@ -125,9 +140,16 @@ export class SseTransport {
       } else {
         if (req.method !== 'POST') throw methodNotAllowed('POST');
         const sid = sidOf(query);
-        const stream = sid === null ? undefined : this.streams.get(sid);
+        if (sid === null) throw unknownSession();
+        const options = { maxBodyBytes: this.maxBodyBytes, maxDepth: this.hub.commandLimits.maxDepth, logger: this.hub.logger };
+        const owner = this.relay === null ? null : ownerOf(sid);
+        if (owner !== null && owner !== this.relay!.nodeId) {
+          relayCommands(req, res, cors, { relay: this.relay!, owner, transport: 'sse', sid }, options);
+          return true;
+        }
+        const stream = this.streams.get(sid);
         if (stream === undefined || !stream.isOpen()) throw unknownSession();
-        receiveCommands(req, res, cors, stream.inbox, { maxBodyBytes: this.maxBodyBytes, maxDepth: this.hub.commandLimits.maxDepth, logger: this.hub.logger });
+        receiveCommands(req, res, cors, stream.inbox, options);
       }
     } catch (error) {
       if (!(error instanceof FallbackError)) this.hub.logger.error({ err: error, route }, 'SSE request failed');
@@ -146,7 +168,7 @@ export class SseTransport {
 
   /** An SDK stream: the client sends its commands to `/sse/send?sid=…`. */
   private openStream(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): void {
-    const sid = newSid();
+    const sid = newSid(this.relay?.nodeId);
     const stream = new SseStream(res, this.maxQueueBytes);
     this.streams.set(sid, stream);
     prepareSocket(req);
@@ -168,6 +190,17 @@ export class SseTransport {
       this.channelStreams.delete(stream);
       stream.ended();
     });
+  }
+
+  /** Commands another node relayed for one of this node's streams. */
+  private serveRelayed(exchange: RelayExchange): void {
+    const { request } = exchange;
+    const stream = this.streams.get(request.sid);
+    if (request.op !== 'send' || stream === undefined || !stream.isOpen()) return exchange.respond({ status: 404 });
+    stream.inbox.add(Promise.resolve([...(request.frames ?? [])])).then(
+      (handed) => exchange.respond({ status: handed ? 204 : 404 }),
+      () => exchange.respond({ status: 404 }),
+    );
   }
 
   private ping(): void {
