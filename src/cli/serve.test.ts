@@ -184,6 +184,33 @@ describe('volley serve (child process)', () => {
     assert.match(result.stderr, /flag --port/);
   });
 
+  test('a --redis URL that is not a Redis URL exits with 2, naming the flag and never the password', T, async () => {
+    const result = await runToExit(['--redis', 'redis://user:hunter2@host:700000']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /flag --redis: "redis\.url" is not a Redis URL: bad Redis host/);
+    assert.doesNotMatch(result.stderr, /hunter2/);
+  });
+
+  test('with --redis, a node id already used on that Redis exits with 1 and says so', T, async (ctx) => {
+    const { probeRedis, REDIS_URL } = await import('../engines/redis/testing/support.js');
+    const reason = await probeRedis();
+    if (reason !== undefined) {
+      if (process.env['CI'] === 'true') assert.fail(reason);
+      return ctx.skip(reason);
+    }
+    const prefix = `vt-serve-${process.pid}:`;
+    const args = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'silent', '--redis', REDIS_URL, '--redis-prefix', prefix, '--node-id', 'twin'];
+    const s = await serve(args);
+    const health = await http(`${s.url}/healthz`, { apiKey: null });
+    assert.equal(health.json.nodeId, 'twin');
+    assert.equal(health.json.status, 'ok');
+    const result = await runToExit(args);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /node id "twin" is already used by another node/);
+    s.child.kill('SIGTERM');
+    assert.equal((await within(s.exit, 5000, 'exit')).code, 0);
+  });
+
   test('a port in use exits with 1 and says so', T, async () => {
     const s = await serve(['--port', '0', '--host', '127.0.0.1', '--memory', '--log-level', 'silent']);
     const port = new URL(s.url).port;
@@ -228,6 +255,9 @@ describe('runServe', () => {
       ['--data-dir DIR', 'VOLLEY_DATA_DIR', 'default: ./volley-data'],
       ['--memory', 'VOLLEY_HISTORY=memory', 'default: false'],
       ['--log-level LEVEL', 'VOLLEY_LOG_LEVEL', 'default: info'],
+      ['--redis URL', 'VOLLEY_REDIS_URL', 'default: none: a single node'],
+      ['--redis-prefix PREFIX', 'VOLLEY_REDIS_PREFIX', 'default: volley:'],
+      ['--node-id ID', 'VOLLEY_NODE_ID', 'default: random'],
     ] as const) {
       const line = help.split('\n').find((l) => l.includes(flag));
       assert.ok(line, `${flag} listed`);
