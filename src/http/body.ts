@@ -12,6 +12,7 @@
 
 import type { IncomingMessage } from 'node:http';
 import { CodecError, createCodec, type Codec } from '../hub/codec.js';
+import { BodyAbortedError, readLimitedBody } from '../transports/http-body.js';
 import { ApiError, ApiErrorCode } from './respond.js';
 
 /** Options of {@link readJsonBody}. */
@@ -32,13 +33,7 @@ export interface BodyOptions {
   readonly lingerMs?: number;
 }
 
-/** The request ended before its body did (the client went away): there is nobody to answer. */
-export class BodyAbortedError extends Error {
-  constructor() {
-    super('the request was aborted');
-    this.name = 'BodyAbortedError';
-  }
-}
+export { BodyAbortedError };
 
 const codecs = new Map<number, Codec>();
 
@@ -81,72 +76,10 @@ export async function readJsonBody(req: IncomingMessage, options: BodyOptions): 
 /** Collects at most `maxBytes` of the body; rejects with 413 as soon as more is announced or received. */
 function readLimited(req: IncomingMessage, options: BodyOptions): Promise<Buffer> {
   const { maxBytes } = options;
-  const tooLarge = (): ApiError => new ApiError(ApiErrorCode.PAYLOAD_TOO_LARGE, `the body is larger than ${maxBytes} bytes`);
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > maxBytes) {
-    discardRest(req, options);
-    return Promise.reject(tooLarge());
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const onData = (chunk: Buffer): void => {
-      received += chunk.byteLength;
-      if (received > maxBytes) {
-        done();
-        chunks.length = 0;
-        discardRest(req, options);
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      done();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
-    };
-    const onClose = (): void => {
-      done();
-      reject(new BodyAbortedError());
-    };
-    const done = (): void => {
-      req.removeListener('data', onData);
-      req.removeListener('end', onEnd);
-      req.removeListener('close', onClose);
-      req.removeListener('error', onClose);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    // 'close' before 'end' means the body never completed; 'error' is a reset or a parse error.
-    req.on('close', onClose);
-    req.on('error', onClose);
+  return readLimitedBody(req, {
+    maxBytes,
+    tooLarge: () => new ApiError(ApiErrorCode.PAYLOAD_TOO_LARGE, `the body is larger than ${maxBytes} bytes`),
+    ...(options.discardBytes !== undefined ? { discardBytes: options.discardBytes } : {}),
+    ...(options.lingerMs !== undefined ? { lingerMs: options.lingerMs } : {}),
   });
-}
-
-/**
- * Reads and drops whatever of the body is still coming, so the client sees the response rather than a reset;
- * destroys the socket once too much arrives or it takes too long.
- */
-function discardRest(req: IncomingMessage, options: BodyOptions): void {
-  if (req.complete) return;
-  const limit = options.discardBytes ?? options.maxBytes * 4;
-  let discarded = 0;
-  const timer = setTimeout(() => req.socket.destroy(), options.lingerMs ?? 5000);
-  timer.unref();
-  const stop = (): void => {
-    clearTimeout(timer);
-    req.removeListener('data', onData);
-  };
-  const onData = (chunk: Buffer): void => {
-    discarded += chunk.byteLength;
-    if (discarded > limit) {
-      stop();
-      req.socket.destroy();
-    }
-  };
-  req.on('data', onData);
-  req.once('end', stop);
-  req.once('close', stop);
-  req.once('error', stop);
-  req.resume();
 }

@@ -9,6 +9,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { BodyAbortedError, readLimitedBody } from './http-body.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createCodec, type Codec } from '../hub/codec.js';
 import type { HubLogger } from '../hub/hub.js';
@@ -252,78 +253,26 @@ export class OriginPolicy {
 
 // -------------------------------------------------------------------------------------------------- bodies
 
-/** The client went away before its body was complete: there is nobody to answer. */
-export class BodyAbortedError extends Error {
-  constructor() {
-    super('the request was aborted');
-    this.name = 'BodyAbortedError';
-  }
-}
-
 /** After a 413, how long the client may keep sending (its bytes read and dropped) before the socket is destroyed. */
 const LINGER_MS = 2000;
 
 /**
- * Collects a request body of at most `maxBytes`. A `Content-Length` over the limit is refused before a byte is
- * read; a streamed body as soon as the bytes received pass it. Either way the answer is 413 with
- * `Connection: close`: the rest of the body is never buffered, only drained for a short while (so the client,
- * still sending, reads the 413 rather than a reset), then the socket is destroyed.
+ * Collects a request body of at most `maxBytes` (see http-body.ts). Too large → 413 with `Connection: close`:
+ * the rest of the body is never buffered, only drained for a short while, then the socket is destroyed.
  *
  * @throws FallbackError `payload_too_large`; {@link BodyAbortedError} when the client went away.
  */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const tooLarge = (): FallbackError =>
-    new FallbackError(FallbackErrorCode.PAYLOAD_TOO_LARGE, `the body is larger than ${maxBytes} bytes`, { connection: 'close' });
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > maxBytes) {
-    drainThenDestroy(req);
-    return Promise.reject(tooLarge());
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const onData = (chunk: Buffer): void => {
-      received += chunk.byteLength;
-      if (received > maxBytes) {
-        done();
-        chunks.length = 0;
-        drainThenDestroy(req);
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      done();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
-    };
-    const onAbort = (): void => {
-      done();
-      reject(new BodyAbortedError());
-    };
-    const done = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('close', onAbort);
-      req.off('error', onAbort);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('close', onAbort);
-    req.on('error', onAbort);
+  return readLimitedBody(req, {
+    maxBytes,
+    lingerMs: LINGER_MS,
+    discardBytes: Number.MAX_SAFE_INTEGER,
+    tooLarge: () =>
+      new FallbackError(FallbackErrorCode.PAYLOAD_TOO_LARGE, `the body is larger than ${maxBytes} bytes`, { connection: 'close' }),
   });
 }
 
-/** Drops whatever of the body still arrives, for at most {@link LINGER_MS}, then destroys the socket. */
-function drainThenDestroy(req: IncomingMessage): void {
-  const socket = req.socket;
-  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-  timer.unref();
-  socket.once('close', () => clearTimeout(timer));
-  req.on('data', noop);
-  req.on('error', noop);
-  req.resume();
-}
+export { BodyAbortedError };
 
 function noop(): void {}
 
