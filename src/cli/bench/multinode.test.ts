@@ -32,7 +32,9 @@ describe('multinode workload', () => {
     });
     assert.deepEqual(result.subscribersPerNode, [5, 5]);
     assert.ok(result.published > 100, `published ${result.published}`);
-    assert.ok(Math.abs(result.deliveries - result.published * 10) <= 10 * 20, `deliveries ${result.deliveries} ≈ 10 × ${result.published}`);
+    // Deliveries are counted in the same window as publications; at each edge at most `window` (64) publications
+    // are in flight, so the two counts differ by at most 64 publications × 10 subscribers, whatever the load.
+    assert.ok(Math.abs(result.deliveries - result.published * 10) <= 64 * 10, `deliveries ${result.deliveries} ≈ 10 × ${result.published}`);
     assert.equal(result.undelivered, 0);
     assert.equal(result.outOfOrder, 0);
     assert.equal(result.publishErrors, 0);
