@@ -69,3 +69,14 @@ function describe(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
   return `a ${typeof value}`;
 }
+
+/**
+ * Checks a broker handler before it is installed: a handler must be an object with `publication`, `join` and
+ * `leave` functions (every broker validates the same way).
+ */
+export function checkBrokerHandler(handler: unknown): void {
+  if (typeof handler !== 'object' || handler === null) invalidArgument('handler must be an object');
+  for (const name of ['publication', 'join', 'leave'] as const) {
+    if (typeof (handler as Record<string, unknown>)[name] !== 'function') invalidArgument(`handler.${name} must be a function`);
+  }
+}

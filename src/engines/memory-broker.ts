@@ -21,7 +21,7 @@
  */
 
 import type { Broker, BrokerHandler, ClientInfo, Publication } from '../hub/engine.js';
-import { EngineError, EngineErrorCode, checkString, closedError, invalidArgument } from './errors.js';
+import { EngineError, EngineErrorCode, checkBrokerHandler, checkString, closedError, invalidArgument } from './errors.js';
 
 /** What travels on a {@link MemoryBus}. */
 type BusEvent =
@@ -134,10 +134,7 @@ export class MemoryBroker implements Broker {
     if (this.#state !== State.AWAITING_HANDLER) {
       throw new EngineError(EngineErrorCode.INVALID_STATE, this.#state === State.CLOSED ? 'MemoryBroker is closed' : 'setHandler was already called');
     }
-    if (typeof handler !== 'object' || handler === null) invalidArgument('handler must be an object');
-    for (const name of ['publication', 'join', 'leave'] as const) {
-      if (typeof handler[name] !== 'function') invalidArgument(`handler.${name} must be a function`);
-    }
+    checkBrokerHandler(handler);
     this.#handler = handler;
     this.#state = State.READY;
   }

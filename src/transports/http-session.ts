@@ -239,6 +239,20 @@ export class OriginPolicy {
     return { 'access-control-allow-origin': origin, vary: 'Origin' };
   }
 
+  /**
+   * The CORS prologue of every fallback request: answers a preflight, or refuses an origin that is not allowed
+   * (403); returns the CORS headers to send when the request may proceed, or null when it was answered.
+   */
+  admit(req: IncomingMessage, res: ServerResponse): Record<string, string> | null {
+    if (req.method === 'OPTIONS') {
+      this.preflight(req, res);
+      return null;
+    }
+    const cors = this.corsHeaders(req);
+    if (cors === null) sendError(res, new FallbackError(FallbackErrorCode.FORBIDDEN, 'origin not allowed'), {});
+    return cors;
+  }
+
   /** Answers a CORS preflight (`OPTIONS`): 204 for an allowed origin, 403 for another. */
   preflight(req: IncomingMessage, res: ServerResponse): void {
     const cors = this.corsHeaders(req);

@@ -136,15 +136,8 @@ export class PollingTransport {
     const { path, query } = splitUrl(req.url);
     const route = path === this.base ? 'poll' : path === `${this.base}/open` ? 'open' : path === `${this.base}/send` ? 'send' : null;
     if (route === null) return false;
-    if (req.method === 'OPTIONS') {
-      this.origins.preflight(req, res);
-      return true;
-    }
-    const cors = this.origins.corsHeaders(req);
-    if (cors === null) {
-      sendError(res, new FallbackError(FallbackErrorCode.FORBIDDEN, 'origin not allowed'), {});
-      return true;
-    }
+    const cors = this.origins.admit(req, res);
+    if (cors === null) return true;
     try {
       if (route === 'open') {
         if (req.method !== 'POST') throw methodNotAllowed('POST');

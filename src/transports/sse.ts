@@ -121,15 +121,8 @@ export class SseTransport {
     const { path, query } = splitUrl(req.url);
     const route = path === this.base ? 'stream' : path === `${this.base}/send` ? 'send' : null;
     if (route === null) return false;
-    if (req.method === 'OPTIONS') {
-      this.origins.preflight(req, res);
-      return true;
-    }
-    const cors = this.origins.corsHeaders(req);
-    if (cors === null) {
-      sendError(res, new FallbackError(FallbackErrorCode.FORBIDDEN, 'origin not allowed'), {});
-      return true;
-    }
+    const cors = this.origins.admit(req, res);
+    if (cors === null) return true;
     try {
       if (route === 'stream') {
         if (req.method !== 'GET') throw methodNotAllowed('GET');

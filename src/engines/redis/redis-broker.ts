@@ -32,7 +32,7 @@
  */
 
 import type { Broker, BrokerHandler, ClientInfo, Publication } from '../../hub/engine.js';
-import { EngineError, EngineErrorCode, checkInteger, checkString, closedError, invalidArgument } from '../errors.js';
+import { EngineError, EngineErrorCode, checkBrokerHandler, checkInteger, checkString, closedError, invalidArgument } from '../errors.js';
 import { encodeJson } from '../json.js';
 import { type RedisClient, type RedisClients, type RedisConnectionOptions, createRedisClients } from './connection.js';
 import { toEngineError } from './errors.js';
@@ -199,10 +199,7 @@ export class RedisBroker implements Broker {
     if (this.#state !== State.AWAITING_HANDLER) {
       throw new EngineError(EngineErrorCode.INVALID_STATE, this.#state === State.CLOSED ? 'RedisBroker is closed' : 'setHandler was already called');
     }
-    if (typeof handler !== 'object' || handler === null) invalidArgument('handler must be an object');
-    for (const name of ['publication', 'join', 'leave'] as const) {
-      if (typeof handler[name] !== 'function') invalidArgument(`handler.${name} must be a function`);
-    }
+    checkBrokerHandler(handler);
     this.#handler = handler;
     this.#state = State.READY;
   }
