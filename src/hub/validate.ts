@@ -16,6 +16,7 @@
  * @module
  */
 
+import { CHANNEL_NAME_PATTERN, CHANNEL_PUNCTUATION, RESERVED_NAMES } from './wire.js';
 import type {
   Command,
   CommandType,
@@ -104,38 +105,8 @@ export function commandLimits(options: Partial<CommandLimits> = {}): CommandLimi
 
 // ----------------------------------------------------------------------------------------- channel grammar
 
-/** Characters allowed in a channel segment besides ASCII letters and digits. */
-export const CHANNEL_PUNCTUATION = '_-.@=/,;#';
-
-/**
- * A channel (or rpc method) name: `:`-separated segments, each one or more ASCII letters, digits or
- * {@link CHANNEL_PUNCTUATION}. No empty segment (`:x`, `x:`, `a::b`), no space, no control character.
- */
-const NAME_PATTERN = /^[A-Za-z0-9_\-.@=/,;#]+(?::[A-Za-z0-9_\-.@=/,;#]+)*$/;
-
-/**
- * Names a namespace (the first segment of a channel) or an rpc method may not take: the properties of
- * `Object.prototype`, `prototype`, and the events an `EventEmitter` treats specially. A lookup by such a name in
- * a plain object or an emitter would reach something other than data.
- */
-export const RESERVED_NAMES: ReadonlySet<string> = new Set([
-  '__proto__',
-  '__defineGetter__',
-  '__defineSetter__',
-  '__lookupGetter__',
-  '__lookupSetter__',
-  'constructor',
-  'hasOwnProperty',
-  'isPrototypeOf',
-  'propertyIsEnumerable',
-  'toLocaleString',
-  'toString',
-  'valueOf',
-  'prototype',
-  'error',
-  'newListener',
-  'removeListener',
-]);
+// The grammar lives in wire.ts, where the client SDK (which may import nothing else of the hub) shares it.
+export { CHANNEL_PUNCTUATION, RESERVED_NAMES };
 
 /**
  * Why `value` is not a valid channel name, or `undefined` when it is one. Also used for rpc method names.
@@ -151,7 +122,7 @@ export function nameProblem(value: unknown, maxLength: number = DEFAULT_COMMAND_
   if (typeof value !== 'string') return 'must be a string';
   if (value.length === 0) return 'must not be empty';
   if (value.length > maxLength) return `must be at most ${maxLength} characters`;
-  if (!NAME_PATTERN.test(value)) {
+  if (!CHANNEL_NAME_PATTERN.test(value)) {
     return /^[A-Za-z0-9_\-.@=/,;#:]*$/.test(value)
       ? 'must not have an empty segment'
       : `may only contain letters, digits, ":" and "${CHANNEL_PUNCTUATION}"`;

@@ -27,6 +27,41 @@ export interface WirePosition {
   readonly offset: number;
 }
 
+// ----------------------------------------------------------------------------------------- channel grammar
+
+/** Characters allowed in a channel segment besides ASCII letters and digits. */
+export const CHANNEL_PUNCTUATION = '_-.@=/,;#';
+
+/**
+ * A channel (or rpc method) name: `:`-separated segments, each one or more ASCII letters, digits or
+ * {@link CHANNEL_PUNCTUATION}. No empty segment (`:x`, `x:`, `a::b`), no space, no control character.
+ */
+export const CHANNEL_NAME_PATTERN = /^[A-Za-z0-9_\-.@=/,;#]+(?::[A-Za-z0-9_\-.@=/,;#]+)*$/;
+
+/**
+ * Names a namespace (the first segment of a channel) or an rpc method may not take: the properties of
+ * `Object.prototype`, `prototype`, and the events an `EventEmitter` treats specially. A lookup by such a name in
+ * a plain object or an emitter would reach something other than data.
+ */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  '__proto__',
+  '__defineGetter__',
+  '__defineSetter__',
+  '__lookupGetter__',
+  '__lookupSetter__',
+  'constructor',
+  'hasOwnProperty',
+  'isPrototypeOf',
+  'propertyIsEnumerable',
+  'toLocaleString',
+  'toString',
+  'valueOf',
+  'prototype',
+  'error',
+  'newListener',
+  'removeListener',
+]);
+
 // ------------------------------------------------------------------------------------------------- commands
 
 export interface ConnectCommand {

@@ -5,38 +5,16 @@
  * @module
  */
 
+import { CHANNEL_NAME_PATTERN, RESERVED_NAMES } from '../hub/wire.js';
 import { invalidArgument } from './errors.js';
-
-const SEGMENT = '[A-Za-z0-9_\\-.@=/,;#]+';
-const CHANNEL = new RegExp(`^${SEGMENT}(?::${SEGMENT})*$`);
-
-/** Names the first segment of a channel or method may not be (protocol.md §13, "Reserved names"). */
-const RESERVED = new Set([
-  '__proto__',
-  '__defineGetter__',
-  '__defineSetter__',
-  '__lookupGetter__',
-  '__lookupSetter__',
-  'constructor',
-  'hasOwnProperty',
-  'isPrototypeOf',
-  'propertyIsEnumerable',
-  'toLocaleString',
-  'toString',
-  'valueOf',
-  'prototype',
-  'error',
-  'newListener',
-  'removeListener',
-]);
 
 /** Why `name` is not a valid channel (or method) name, or null when it is. */
 export function channelNameProblem(name: unknown): string | null {
   if (typeof name !== 'string') return 'must be a string';
   if (name.length < 1 || name.length > 255) return 'must be 1 to 255 characters long';
-  if (!CHANNEL.test(name)) return 'may only contain letters, digits and _-.@=/,;# in segments separated by ":"';
+  if (!CHANNEL_NAME_PATTERN.test(name)) return 'may only contain letters, digits and _-.@=/,;# in segments separated by ":"';
   const first = name.split(':', 1)[0]!;
-  if (RESERVED.has(first)) return `uses the reserved name "${first}"`;
+  if (RESERVED_NAMES.has(first)) return `uses the reserved name "${first}"`;
   return null;
 }
 
