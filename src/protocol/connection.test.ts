@@ -553,3 +553,126 @@ describe('batched output (batchOutput)', () => {
     assert.equal(h.out(), '8101618101628101' + '63' + '880203e8', 'the pending frame, then the echoed close');
   });
 });
+
+describe('whole frames in one chunk (the fast path) behave like the general parser', () => {
+  const sizes = [0, 1, 3, 4, 5, 16, 64, 65, 125, 126, 127, 128, 1000, 65535];
+
+  test('every size: same message whether the chunk is whole, split anywhere near the header, or byte by byte', () => {
+    for (const size of sizes) {
+      const payload = Buffer.alloc(size, 'a');
+      for (const opcode of [1, 2]) {
+        const bytes = Buffer.concat([clientFrame(opcode, payload, { mask: [0x11, 0x22, 0x33, 0x44] }), clientFrame(opcode, payload)]);
+        const whole = feed(bytes);
+        const text = opcode === 1 ? payload.toString() : payload.toString('hex');
+        assert.deepEqual(whole.events, [['message', text, opcode === 2], ['message', text, opcode === 2]], `size ${size} opcode ${opcode}`);
+        for (const at of [1, 2, 3, 5, 7, 9, bytes.length - 1]) {
+          if (at < bytes.length) assert.deepEqual(feed(bytes, {}, at).events, whole.events, `size ${size} split at ${at}`);
+        }
+      }
+    }
+  });
+
+  test('delivers a real Buffer that views the received bytes (no copy)', () => {
+    let got: Buffer | null = null;
+    const chunk = Buffer.concat([clientFrame(2, Buffer.from([1, 2, 3, 4, 5]))]);
+    const conn = new Connection({ role: 'server' }, {
+      write() {},
+      message: (data) => (got = data),
+      ping() {},
+      pong() {},
+      closed() {},
+    });
+    conn.receive(chunk);
+    assert.ok(got !== null);
+    const data: Buffer = got;
+    assert.ok(Buffer.isBuffer(data));
+    assert.ok(data instanceof Buffer);
+    assert.equal(data.constructor, Buffer);
+    assert.equal(data.buffer, chunk.buffer);
+    assert.equal(data.readUInt16BE(0), 0x0102);
+    assert.ok(Buffer.isBuffer(data.subarray(1, 2)));
+    assert.equal(data.toString('hex'), '0102030405');
+  });
+
+  test('invalid UTF-8 in a whole text frame fails with 1007, short (ASCII scan) and long (native check) alike', () => {
+    for (const size of [4, 63, 64, 65, 200]) {
+      const bad = Buffer.alloc(size, 'x');
+      bad[size - 1] = 0xff;
+      const { events, out } = feed(Buffer.concat([clientFrame(1, bad), clientFrame(1, 'after')]));
+      assert.deepEqual(events, [['closed', 1007, '', ErrorCode.INVALID_UTF8]], `size ${size}`);
+      assert.equal(out(), '880203ef');
+    }
+  });
+
+  test('valid multi-byte UTF-8 in a whole short frame is delivered', () => {
+    assert.deepEqual(feed(clientFrame(1, 'Grüße €')).events, [['message', 'Grüße €', false]]);
+  });
+
+  test('a whole frame over maxMessageSize still fails with 1009', () => {
+    const { events } = feed(clientFrame(2, Buffer.alloc(100)), { maxMessageSize: 99 });
+    assert.deepEqual(events, [['closed', 1009, '', ErrorCode.PAYLOAD_TOO_BIG]]);
+  });
+
+  test('nothing after a close() from inside the message listener is delivered', () => {
+    const delivered: string[] = [];
+    const conn: Connection = new Connection({ role: 'server' }, {
+      write() {},
+      message: (data) => {
+        delivered.push(data.toString());
+        conn.close(1000);
+      },
+      ping() {},
+      pong() {},
+      closed() {},
+    });
+    conn.receive(Buffer.concat([clientFrame(1, 'one'), clientFrame(1, 'two')]));
+    // A closing endpoint may still receive data (§5.5.1), so 'two' arrives; nothing breaks either way.
+    assert.equal(delivered[0], 'one');
+  });
+
+  test('a client takes whole unmasked server frames and refuses masked ones', () => {
+    const randomFill = (b: Uint8Array) => b.fill(7);
+    const unmasked = Buffer.from([0x81, 0x02, 0x68, 0x69, 0x82, 0x01, 0xff]);
+    assert.deepEqual(feed(unmasked, { role: 'client', randomFill }).events, [['message', 'hi', false], ['message', 'ff', true]]);
+    const masked = clientFrame(1, 'hi');
+    const { events } = feed(masked, { role: 'client', randomFill });
+    assert.equal(events[0]![0], 'closed');
+    assert.equal(events[0]![1], 1002);
+  });
+});
+
+describe('sending small bytes straight into the output block', () => {
+  test('text and binary echo frames are byte-exact at every header size', () => {
+    for (const size of [0, 5, 32, 33, 125, 126, 1000, 1024]) {
+      const h = harness({ batchOutput: true } as Partial<ConnectionOptions>);
+      const payload = Buffer.alloc(size, 0x61);
+      h.conn.send(payload, false);
+      h.conn.send(payload, true);
+      h.conn.flushOutput();
+      const header = size < 126 ? [size] : [126, size >> 8, size & 0xff];
+      const expected = Buffer.concat([Buffer.from([0x81, ...header]), payload, Buffer.from([0x82, ...header]), payload]);
+      assert.equal(h.out(), expected.toString('hex'), `size ${size}`);
+    }
+  });
+
+  test('bytes at the compression threshold are still compressed (regression: the fast path skipped them)', () => {
+    const codec = fakeCodec(false);
+    const h = harness({ batchOutput: true, codec, compressThreshold: 1024 } as Partial<ConnectionOptions>);
+    h.conn.send(Buffer.alloc(1024, 0x61), true);
+    h.conn.send(Buffer.alloc(1023, 0x61), true);
+    h.conn.flushOutput();
+    const out = Buffer.from(h.out(), 'hex');
+    assert.equal(out[0], 0xc2, 'the 1024-byte message has RSV1 set');
+    const firstLength = out[1]!;
+    assert.ok(firstLength < 126, 'compressed to a short frame');
+    assert.equal(out[2 + firstLength], 0x82, 'the 1023-byte message goes out uncompressed');
+  });
+
+  test('after close() nothing more is sent, and send reports it', () => {
+    const h = harness({ batchOutput: true } as Partial<ConnectionOptions>);
+    h.conn.close(1000);
+    assert.equal(h.conn.send(Buffer.from('late'), true), false);
+    h.conn.flushOutput();
+    assert.equal(h.out(), '880203e8');
+  });
+});

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { bufferView } from './buffer-view.js';
 import { ChunkList } from './chunk-list.js';
 import { CloseCode, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode, isValidWireCloseCode } from './constants.js';
 import { ErrorCode, WebSocketError, invalidArgument } from './errors.js';
@@ -288,6 +289,14 @@ export class Connection {
     while (pos < end) {
       if (this._state === ConnectionState.CLOSED || this._closeReceived) return;
       if (this.parseState === READ_HEADER) {
+        if (this.headerFill === 0 && this.messageOpcode === 0) {
+          const next = this.parseWholeFrame(chunk, pos, end);
+          if (next !== pos) {
+            if (next < 0) return; // failed
+            pos = next;
+            continue;
+          }
+        }
         pos = this.readHeader(chunk, pos);
         if (pos < 0) return; // failed
         continue;
@@ -295,7 +304,7 @@ export class Connection {
       // READ_PAYLOAD
       const want = this.payloadLength - this.payloadRead;
       const take = want < end - pos ? want : end - pos;
-      const view = chunk.subarray(pos, pos + take);
+      const view = bufferView(chunk, pos, pos + take);
       pos += take;
       if (!this.consumePayload(view)) return;
       if (this.inflating) {
@@ -304,6 +313,66 @@ export class Connection {
         return;
       }
     }
+  }
+
+  /**
+   * The common case in one step: an unfragmented, uncompressed text or binary frame of at most 64 KiB that lies
+   * wholly in `chunk` at `pos`, outside a fragmented message. Returns the position after it, -1 when the
+   * connection failed, or `pos` unchanged when the frame is anything else (the general parser takes it).
+   *
+   * Equivalent to the general path (same checks, same errors) without its per-frame state: no header fields
+   * stored, no chunk lists, no incremental UTF-8 state.
+   */
+  private parseWholeFrame(chunk: Buffer, pos: number, end: number): number {
+    if (end - pos < 2) return pos;
+    const b0 = chunk[pos]!;
+    // FIN set, RSV1-3 clear, Text or Binary.
+    if (b0 !== 0x81 && b0 !== 0x82) return pos;
+    const b1 = chunk[pos + 1]!;
+    const masked = (b1 & 0x80) !== 0;
+    if (masked !== this.isServer) return pos;
+    let length = b1 & 0x7f;
+    let start = pos + 2;
+    if (length === 126) {
+      if (end - pos < 4) return pos;
+      length = (chunk[pos + 2]! << 8) | chunk[pos + 3]!;
+      start = pos + 4;
+    } else if (length === 127) {
+      return pos;
+    }
+    const maskAt = start;
+    if (masked) start += 4;
+    const frameEnd = start + length;
+    if (frameEnd > end || length > this.maxMessageSize) return pos;
+    const payload = length === 0 ? EMPTY : bufferView(chunk, start, frameEnd);
+    if (masked) {
+      if (length < 128) {
+        const k0 = chunk[maskAt]!;
+        const k1 = chunk[maskAt + 1]!;
+        const k2 = chunk[maskAt + 2]!;
+        const k3 = chunk[maskAt + 3]!;
+        let i = start;
+        for (const unrolled = start + (length & ~3); i < unrolled; i += 4) {
+          chunk[i]! ^= k0;
+          chunk[i + 1]! ^= k1;
+          chunk[i + 2]! ^= k2;
+          chunk[i + 3]! ^= k3;
+        }
+        if (i < frameEnd) chunk[i++]! ^= k0;
+        if (i < frameEnd) chunk[i++]! ^= k1;
+        if (i < frameEnd) chunk[i]! ^= k2;
+      } else {
+        chunk.copy(this.maskKey, 0, maskAt, maskAt + 4);
+        applyMask(payload, this.maskKey, 0);
+      }
+    }
+    const isText = b0 === 0x81;
+    if (isText && !isAscii(chunk, start, frameEnd) && !isValidUtf8(payload)) {
+      this.invalidUtf8();
+      return -1;
+    }
+    this.events.message(payload, !isText);
+    return frameEnd;
   }
 
   /** Reads a frame header from `chunk` at `pos`; returns the new position, or -1 when the connection failed. */
@@ -635,6 +704,14 @@ export class Connection {
    * Returns false when the connection is no longer open (nothing is sent; not an error, as in WHATWG).
    */
   send(data: string | Uint8Array, isBinary?: boolean, fin = true): boolean {
+    // An echo or a broadcast of small bytes: one unmasked frame copied straight into the output block.
+    if (this.isServer && this.batch && fin && data instanceof Uint8Array && data.length <= COPY_THRESHOLD && !this.sendingFragmented) {
+      if (this._state !== ConnectionState.OPEN) return false;
+      if (this.canWriteDirectly() && (this.codec === null || data.length < this.compressThreshold)) {
+        this.writeSmallBytes(isBinary === false ? Opcode.Text : Opcode.Binary, data);
+        return true;
+      }
+    }
     let bytes: Buffer;
     let binary: boolean;
     if (typeof data === 'string') {
@@ -872,6 +949,26 @@ export class Connection {
     if (mask !== null) applyMask(block.subarray(at + headerSize, at + headerSize + length), mask, 0);
   }
 
+  /** A server's whole frame of at most {@link COPY_THRESHOLD} bytes, into the output block. */
+  private writeSmallBytes(opcode: number, data: Uint8Array): void {
+    const length = data.length;
+    const headerSize = length < 126 ? 2 : 4;
+    let at = this.reserve(headerSize + length);
+    const block = this.outBuf!;
+    block[at] = 0x80 | opcode;
+    if (length < 126) {
+      block[at + 1] = length;
+    } else {
+      block[at + 1] = 126;
+      block[at + 2] = length >>> 8;
+      block[at + 3] = length & 0xff;
+    }
+    at += headerSize;
+    // A byte loop beats a native copy's call overhead on a few bytes.
+    if (length <= 32) for (let i = 0; i < length; i++) block[at + i] = data[i]!;
+    else block.set(data, at);
+  }
+
   private nextMaskKey(): Buffer {
     if (this.maskPoolOffset + 4 > MASK_POOL_SIZE || this.maskPool === null) {
       this.maskPool = Buffer.allocUnsafe(MASK_POOL_SIZE);
@@ -905,6 +1002,13 @@ export function encodeClosePayload(code: number, reason: string): Buffer {
   payload.writeUInt16BE(code, 0);
   payload.write(reason, 2, 'utf8');
   return payload;
+}
+
+/** Whether `data[start..end)` is plain ASCII; checked byte by byte only for short runs (else: false, ask UTF-8). */
+function isAscii(data: Buffer, start: number, end: number): boolean {
+  if (end - start > 64) return false;
+  for (let i = start; i < end; i++) if (data[i]! >= 0x80) return false;
+  return true;
 }
 
 function toBuffer(data: Uint8Array): Buffer {

@@ -261,8 +261,11 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
       throw new WebSocketError(ErrorCode.INVALID_STATE, 'WebSocket is not open: readyState 0 (CONNECTING)');
     }
     const conn = this.conn;
-    if (conn === null || this._readyState !== WebSocket.OPEN) return SendStatus.DROPPED;
-    const buffered = this.bufferedAmount;
+    const socket = this._socket;
+    if (conn === null || socket === null || this._readyState !== WebSocket.OPEN) return SendStatus.DROPPED;
+    // What the kernel has not taken yet does not change while this call runs: read it once.
+    const inSocket = socket.writableLength;
+    const buffered = this.outBytes + conn.bufferedOutput + inSocket;
     // A string's UTF-8 size is at most 3 bytes per UTF-16 unit: count exactly only when that bound is too high.
     if (buffered > 0 && (typeof bytes === 'string' ? buffered + bytes.length * 3 : buffered + bytes.byteLength) > this.settings.maxBuffered) {
       const size = typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.byteLength;
@@ -274,7 +277,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
       }
     }
     conn.send(bytes, options?.binary, options?.fin ?? true);
-    return this.bufferedAmount > this.settings.highWaterMark ? SendStatus.BACKPRESSURE : SendStatus.OK;
+    return this.outBytes + conn.bufferedOutput + inSocket > this.settings.highWaterMark ? SendStatus.BACKPRESSURE : SendStatus.OK;
   }
 
   /** Sends a ping (payload ≤ 125 bytes). Throws on a bad payload; does nothing when not open. */
