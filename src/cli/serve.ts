@@ -86,6 +86,12 @@ const spec: CommandSpec = {
       default: 'volley:',
       description: 'Prefix of every Redis key and channel; nodes with the same one form one hub [env VOLLEY_REDIS_PREFIX]',
     },
+    'trust-proxy': {
+      type: 'string',
+      value: 'LIST',
+      default: 'false',
+      description: 'true, or proxy addresses/CIDRs whose X-Forwarded-For names the client [env VOLLEY_TRUST_PROXY]',
+    },
     'node-id': {
       type: 'string',
       value: 'ID',

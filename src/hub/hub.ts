@@ -13,11 +13,15 @@ import type { Capabilities } from './capabilities.js';
 import { encodeOnce } from './codec.js';
 import type { AuthError, TokenVerifier } from './auth.js';
 import type { Broker, ClientInfo, HistoryPage, HistoryQuery, HistoryStore, Publication, PresenceStore } from './engine.js';
+import { EngineOutageCode, guardEngines } from './engine-errors.js';
 import { DisconnectError, HubError } from './errors.js';
+import { LocalIdempotency } from './idempotency.js';
 import { noopMetrics, type HubMetrics } from './metrics.js';
 import { Namespaces, type NamespaceOptions, type NamespacesConfig } from './namespaces.js';
-import { RateLimiter, ViolationTracker, type RateLimitOptions } from './rate-limit.js';
+import { RateLimiter, ViolationTracker, type RateLimitOptions, type RateLimitScope } from './rate-limit.js';
+import { RateLimitSync } from './rate-sync.js';
 import { publicationPush, Session, SessionState, toWirePublication } from './session.js';
+import type { IdempotencyStore, SharedRateLimitStore } from './shared-limits.js';
 import type { ConnectionRequest, Transport } from './transport.js';
 import { DEFAULT_COMMAND_LIMITS, type CommandLimits } from './validate.js';
 import { DisconnectCode, HubErrorCode, type Command, type GapPush, type PublishResult, type SubscribeResult, type WirePosition } from './wire.js';
@@ -124,6 +128,18 @@ export interface HubOptions {
   hooks?: HubHooks;
   /** Token buckets per connection, user, IP and channel. */
   rateLimits?: RateLimitOptions;
+  /**
+   * Shares the `user`, `ip` and `channel` buckets with the other nodes of the hub (see shared-limits.ts for the
+   * design and its over-admission bound); failures fail open.
+   * @default none: each node limits on its own
+   */
+  sharedRateLimits?: SharedRateLimitStore;
+  /**
+   * Where idempotency keys of channels without history are remembered (channels with history use the history
+   * store). A shared store makes a retry on another node a duplicate too.
+   * @default this node's memory ({@link LocalIdempotency})
+   */
+  idempotency?: IdempotencyStore;
   limits?: Partial<HubLimits>;
   metrics?: HubMetrics;
   logger?: HubLogger;
@@ -152,9 +168,12 @@ export class Hub extends EventEmitter {
   readonly presenceStore: PresenceStore;
 
   private readonly broker: Broker;
+  private readonly idempotency: IdempotencyStore;
   private readonly verifier: TokenVerifier | null;
   private readonly allowAnonymous: boolean;
   private readonly limiter: RateLimiter;
+  /** Debits the shared scopes to the shared store; null without one. */
+  private readonly rateSync: RateLimitSync | null;
   private readonly violations = new ViolationTracker();
   /** Sessions of this node by id. */
   private readonly sessions = new Map<string, Session>();
@@ -164,8 +183,6 @@ export class Hub extends EventEmitter {
   private readonly brokerSubscriptions = new Map<string, Promise<void>>();
   /** Per-channel publish chains: publications of one channel go to the broker in offset order. */
   private readonly chains = new Map<string, Promise<unknown>>();
-  /** Idempotency results for channels without history (history stores dedupe themselves). */
-  private readonly dedupe = new Map<string, { result: PublishResult; at: number }>();
   private readonly timer: NodeJS.Timeout;
   private lastPresenceRefresh = Date.now();
   private lastPositionCheck = Date.now();
@@ -173,14 +190,30 @@ export class Hub extends EventEmitter {
   /** Newest publication fanned out here, per channel with history (for the starvation check). */
   private readonly lastDelivered = new Map<string, { epoch: string; offset: number }>();
   /** Channels found behind at the last check, with the offset they were behind at. */
-  private readonly suspects = new Map<string, number>();
+  private readonly suspects = new Map<string, { epoch: string; offset: number }>();
   private closing = false;
 
   constructor(options: HubOptions) {
     super();
-    this.broker = options.broker;
-    this.historyStore = options.history;
-    this.presenceStore = options.presence;
+    this.logger = options.logger ?? silentLogger;
+    // Engine outages surface as `unavailable` on every path (engine-errors.ts). A store that is down is reported
+    // by its own connection handling, once per outage; a refusal (READONLY, OOM, a script error) is logged here.
+    const engines = guardEngines(
+      {
+        broker: options.broker,
+        history: options.history,
+        presence: options.presence,
+        idempotency: options.idempotency ?? new LocalIdempotency(options.broker),
+      },
+      (error) => {
+        if ((error as { code?: unknown }).code === EngineOutageCode.FAILED) this.logger.warn({ err: error }, 'the message store refused an operation');
+        else this.logger.debug({ err: error }, 'the message store is unreachable');
+      },
+    );
+    this.broker = engines.broker;
+    this.historyStore = engines.history;
+    this.presenceStore = engines.presence;
+    this.idempotency = engines.idempotency;
     this.namespaces = new Namespaces(options.namespaces);
     this.limits = Object.freeze({ ...DEFAULT_HUB_LIMITS, ...options.limits });
     for (const key of ['maxSubscriptionsPerConnection', 'connectTimeoutMs', 'pingIntervalMs', 'dedupeWindowMs', 'presenceTtlMs', 'maxRecoveredPublications', 'positionCheckIntervalMs'] as const) {
@@ -194,15 +227,24 @@ export class Hub extends EventEmitter {
     this.allowAnonymous = options.allowAnonymous ?? false;
     this.hooks = options.hooks ?? {};
     this.metrics = options.metrics ?? noopMetrics;
-    this.logger = options.logger ?? silentLogger;
     this.serverInfo = options.server ?? { name: 'volley', version: '0' };
     this.limiter = new RateLimiter(options.rateLimits);
+    this.rateSync =
+      options.sharedRateLimits === undefined
+        ? null
+        : new RateLimitSync({
+            store: options.sharedRateLimits,
+            limiter: this.limiter,
+            ...(options.rateLimits?.now !== undefined ? { now: options.rateLimits.now } : {}),
+            onOutage: (error) => this.logger.warn({ err: error }, 'shared rate limits unavailable: each node limits on its own until the store answers'),
+            onRecovery: () => this.logger.info({}, 'shared rate limits available again'),
+          });
     this.broker.setHandler({
       publication: (channel, publication, epoch) => this.fanOut(channel, publication, epoch),
       join: (channel, info) => this.fanOutPresence(channel, { type: 'join', channel, info }),
       leave: (channel, info) => this.fanOutPresence(channel, { type: 'leave', channel, info }),
     });
-    // One timer for every session: connect deadlines, token expiry, presence refresh, dedupe expiry.
+    // One timer for every session: connect deadlines, token expiry, presence refresh, position checks.
     this.timer = setInterval(() => this.sweep(), 1000);
     this.timer.unref();
   }
@@ -293,7 +335,7 @@ export class Hub extends EventEmitter {
     } else {
       const cost = { commands: 1, bytes };
       let wait = 0;
-      const scopes: Array<['connection' | 'user' | 'ip' | 'channel', string]> = [
+      const scopes: Array<[RateLimitScope, string]> = [
         ['connection', session.id],
         ['ip', session.request.remoteAddress],
       ];
@@ -301,7 +343,9 @@ export class Hub extends EventEmitter {
       if (command.type === 'publish') scopes.push(['channel', command.channel]);
       for (const [scope, key] of scopes) {
         const verdict = this.limiter.check(scope, key, cost);
-        if (!verdict.allowed) {
+        if (verdict.allowed) {
+          this.rateSync?.spent(scope, key, cost);
+        } else {
           this.metrics.rateLimited(scope);
           wait = Math.max(wait, verdict.retryAfterMs);
         }
@@ -443,15 +487,11 @@ export class Hub extends EventEmitter {
         if (appended.duplicate) return result;
         if (appended.publishedByHistory !== true) await this.broker.publish(channel, appended.publication, appended.epoch);
       } else {
-        const dedupeKey = key === undefined ? undefined : `${channel}\u0000${key}`;
-        if (dedupeKey !== undefined) {
-          const seen = this.dedupe.get(dedupeKey);
-          if (seen !== undefined && time - seen.at < this.limits.dedupeWindowMs) return seen.result;
-        }
-        const publication: Publication = options.info === undefined ? { offset: 0, data, time } : { offset: 0, data, info: options.info, time };
-        await this.broker.publish(channel, publication, '');
+        // Without history every result is the same, so a duplicate answers exactly what the first publish did.
         result = { epoch: '', offset: 0 };
-        if (dedupeKey !== undefined) this.dedupe.set(dedupeKey, { result, at: time });
+        const publication: Publication = options.info === undefined ? { offset: 0, data, time } : { offset: 0, data, info: options.info, time };
+        if (key === undefined) await this.broker.publish(channel, publication, '');
+        else if (!(await this.idempotency.publishOnce(channel, publication, { idempotencyKey: key, windowMs: this.limits.dedupeWindowMs }))) return result;
       }
       this.metrics.published(nsName, (performance.now() - started) / 1000);
       return result;
@@ -486,7 +526,16 @@ export class Hub extends EventEmitter {
   private fanOut(channel: string, publication: Publication, epoch: string): void {
     const subscribers = this.channels.get(channel);
     if (subscribers === undefined) return;
-    if (publication.offset > 0) this.lastDelivered.set(channel, { epoch, offset: publication.offset });
+    if (publication.offset > 0) {
+      const last = this.lastDelivered.get(channel);
+      const ns = this.namespaces.lookup(channel);
+      if (last !== undefined && last.epoch === epoch && publication.offset > last.offset + 1 && ns !== null && ns.historySize > 0) {
+        // Publications were lost on the way here (a silent broker): catch up from history; catch-up buffers
+        // are set synchronously, so this one and later ones are held behind the replay.
+        this.resync([channel]).catch((error: unknown) => this.logger.warn({ err: error, channel }, 'catch-up after an offset jump failed'));
+      }
+      this.lastDelivered.set(channel, { epoch, offset: publication.offset });
+    }
     const shared = encodeOnce(publicationPush(channel, publication));
     let bytes = 0;
     for (const session of subscribers) bytes += session.deliver(channel, publication, epoch, shared);
@@ -609,22 +658,27 @@ export class Hub extends EventEmitter {
       const delivered = this.lastDelivered.get(channel);
       const behind = delivered === undefined ? position.offset > 0 : delivered.epoch !== position.epoch || delivered.offset < position.offset;
       const suspect = this.suspects.get(channel);
+      const stillMissing =
+        suspect !== undefined && (delivered === undefined || delivered.epoch !== suspect.epoch || delivered.offset < suspect.offset);
       if (!behind) {
         this.suspects.delete(channel);
-      } else if (suspect !== undefined && suspect === position.offset) {
+      } else if (stillMissing) {
         this.suspects.delete(channel);
         this.logger.warn({ channel, position }, 'subscription starved: resyncing from history');
         await this.resync([channel]);
+        const now = this.lastDelivered.get(channel);
+        if (now === undefined || now.epoch !== position.epoch || now.offset < position.offset) this.lastDelivered.set(channel, position);
       } else {
-        this.suspects.set(channel, position.offset);
+        this.suspects.set(channel, position);
       }
     }
   }
 
-  /** Stops the hub's timer. Engines are closed by whoever created them. */
+  /** Stops the hub's timers. Engines are closed by whoever created them. */
   close(): void {
     this.closing = true;
     clearInterval(this.timer);
+    this.rateSync?.close();
   }
 
   private sweep(): void {
@@ -645,9 +699,6 @@ export class Hub extends EventEmitter {
       this.checkPositions()
         .catch((error: unknown) => this.logger.warn({ err: error }, 'position check failed'))
         .finally(() => (this.checkingPositions = false));
-    }
-    for (const [key, entry] of this.dedupe) {
-      if (now - entry.at >= this.limits.dedupeWindowMs) this.dedupe.delete(key);
     }
   }
 

@@ -21,4 +21,7 @@ export type { TokenVerifier, TokenVerifierOptions } from './auth.js';
 export { createHttpHooks } from './hooks.js';
 export { RateLimiter, TokenBucket } from './rate-limit.js';
 export type { RateLimitOptions } from './rate-limit.js';
+export type * from './shared-limits.js';
+export { LocalIdempotency } from './idempotency.js';
+export { EngineOutageCode } from './engine-errors.js';
 export { codecFor, selectSubprotocol } from './codec.js';

@@ -107,6 +107,30 @@ describe('TokenBucket', () => {
     const bucket = new TokenBucket({ rate: 1, burst: 1 });
     assert.throws(() => bucket.take(-1), RangeError);
     assert.throws(() => bucket.take(Number.NaN), RangeError);
+    assert.throws(() => bucket.assign(Number.NaN), RangeError);
+  });
+
+  it('adopts an assigned level as of now, capped at the burst', () => {
+    const clock = fakeClock();
+    const bucket = new TokenBucket({ rate: 10, burst: 20 }, clock.now);
+    bucket.assign(3);
+    assert.equal(bucket.available, 3);
+    clock.advance(100);
+    assert.equal(bucket.available, 4);
+    bucket.assign(500);
+    assert.equal(bucket.available, 20);
+  });
+
+  it('refuses everything while an assigned debt is repaid, then refills from zero', () => {
+    const clock = fakeClock();
+    const bucket = new TokenBucket({ rate: 10, burst: 20 }, clock.now);
+    bucket.assign(-4.5);
+    assert.equal(bucket.take(), 550, '(1 + 4.5) tokens at 10/s');
+    clock.advance(450);
+    assert.equal(bucket.available, 0);
+    assert.equal(bucket.take(), 100);
+    clock.advance(100);
+    assert.equal(bucket.take(), 0);
   });
 });
 
@@ -202,9 +226,34 @@ describe('RateLimiter', () => {
     assert.throws(() => new RateLimiter({ user: { commandsPerSecond: 0 } }), RangeError);
     assert.throws(() => new RateLimiter({ maxKeys: 0 }), RangeError);
     assert.throws(() => new RateLimiter({ ip: 'on' as never }), TypeError);
+    assert.throws(() => new RateLimiter({ syncIntervalMs: 0 }), RangeError);
+    assert.throws(() => new RateLimiter({ syncIntervalMs: 1.5 }), RangeError);
     const limiter = new RateLimiter();
     assert.throws(() => limiter.check('tenant' as never, 'k'), TypeError);
     assert.throws(() => limiter.check('connection', 'k', { bytes: -1 }), RangeError);
+  });
+
+  it('reports the bucket settings of a scope, and a sync interval of 100 ms by default', () => {
+    const limiter = new RateLimiter({ user: { commandsPerSecond: 5, bytesPerSecond: 100, bytesBurst: 1000 } });
+    assert.deepEqual(limiter.limitsOf('user'), { commands: { rate: 5, burst: 10 }, bytes: { rate: 100, burst: 1000 } });
+    assert.equal(limiter.limitsOf('ip'), undefined);
+    assert.equal(limiter.syncIntervalMs, 100);
+    assert.equal(new RateLimiter({ syncIntervalMs: 25 }).syncIntervalMs, 25);
+  });
+
+  it('assigns levels per dimension to a key, leaving unlimited scopes and absent dimensions alone', () => {
+    const clock = fakeClock();
+    const limiter = new RateLimiter({ user: { commandsPerSecond: 10, bytesPerSecond: 1000 }, now: clock.now });
+    limiter.assign('user', 'alice', { commands: -1 });
+    assert.deepEqual(limiter.check('user', 'alice', { commands: 1, bytes: 10 }), { allowed: false, retryAfterMs: 200 });
+    clock.advance(200);
+    limiter.assign('user', 'alice', { bytes: 5 });
+    // Commands kept their level (refilled to 1 token); bytes lack 5 at 1000/s.
+    assert.deepEqual(limiter.check('user', 'alice', { commands: 1, bytes: 10 }), { allowed: false, retryAfterMs: 5 });
+    clock.advance(5);
+    assert.equal(limiter.check('user', 'alice', { commands: 1, bytes: 10 }).allowed, true);
+    limiter.assign('ip', '10.0.0.1', { commands: -100 });
+    assert.equal(limiter.size('ip'), 0);
   });
 });
 

@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { SharedRateLimitStore } from './shared-limits.js';
 import { DisconnectCode } from './wire.js';
 
 /** A clock in milliseconds; must not run backwards (a step back is ignored). */
@@ -107,6 +108,16 @@ export class TokenBucket {
     this.#refill();
     this.#level -= cost * 1000;
   }
+
+  /**
+   * Sets the level to `tokens` as of now: at most `burst`, and below zero for a debt that refills first (until
+   * it is repaid every take waits). Used to adopt a level learned elsewhere, such as a bucket shared by nodes.
+   */
+  assign(tokens: number): void {
+    if (typeof tokens !== 'number' || Number.isNaN(tokens)) throw new RangeError('tokens must be a number');
+    this.#refill();
+    this.#level = Math.min(this.burst, tokens) * 1000;
+  }
 }
 
 function checkCost(cost: number): void {
@@ -153,8 +164,9 @@ export const DEFAULT_CONNECTION_LIMITS: ScopeLimits = Object.freeze({
  * Only `connection` is on by default: it is local to one node and has no innocent bystanders. `user`, `ip`
  * and `channel` are off by default, because each needs a number only the application knows: users open many
  * tabs; many users share one IP behind NAT, a campus or a carrier; a busy channel's publish rate is the
- * product's business. (Connections per IP are limited at admission instead.) Note that these buckets live in
- * one node's memory: with N nodes, a user or channel gets up to N times its limit.
+ * product's business. (Connections per IP are limited at admission instead.) These buckets live in one node's
+ * memory; with several nodes, give the hub a {@link SharedRateLimitStore} so that a user, IP or channel gets one
+ * limit across nodes (hub option `sharedRateLimits`, see shared-limits.ts).
  */
 export interface RateLimitOptions {
   /** @default {@link DEFAULT_CONNECTION_LIMITS} */
@@ -170,12 +182,22 @@ export interface RateLimitOptions {
    * full). About 200 bytes per key. @default 100000
    */
   readonly maxKeys?: number;
+  /**
+   * With a {@link SharedRateLimitStore} (several nodes): how often, in ms, a node reports what it admitted in the
+   * `user`, `ip` and `channel` scopes and learns the shared levels. Shorter is tighter (see the over-admission
+   * bound in shared-limits.ts) and costs more store calls: at most one per active key per interval per node.
+   * @default 100
+   */
+  readonly syncIntervalMs?: number;
   /** The clock, in ms. @default performance.now */
   readonly now?: Clock;
 }
 
 /** Default of {@link RateLimitOptions.maxKeys}. */
 export const DEFAULT_MAX_KEYS = 100_000;
+
+/** Default of {@link RateLimitOptions.syncIntervalMs}. */
+export const DEFAULT_SYNC_INTERVAL_MS = 100;
 
 /** What one command costs. */
 export interface RateCost {
@@ -193,9 +215,16 @@ export type RateLimitResult = { readonly allowed: true } | { readonly allowed: f
 
 const ALLOWED: RateLimitResult = Object.freeze({ allowed: true });
 
-interface ScopeConfig {
+/** The bucket settings of one scope, per limited dimension. */
+export interface ScopeConfig {
   readonly commands?: TokenBucketOptions;
   readonly bytes?: TokenBucketOptions;
+}
+
+/** A level per dimension, in tokens. */
+export interface BucketLevels {
+  readonly commands?: number;
+  readonly bytes?: number;
 }
 
 interface Buckets {
@@ -244,11 +273,16 @@ export class RateLimiter {
   readonly #buckets: Record<RateLimitScope, Map<string, Buckets>>;
   readonly #maxKeys: number;
   readonly #now: Clock;
+  /** See {@link RateLimitOptions.syncIntervalMs}; the limiter itself does not use it. */
+  readonly syncIntervalMs: number;
 
   constructor(options: RateLimitOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
     const maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
     if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new RangeError('maxKeys must be an integer ≥ 1');
+    const syncIntervalMs = options.syncIntervalMs ?? DEFAULT_SYNC_INTERVAL_MS;
+    if (!Number.isSafeInteger(syncIntervalMs) || syncIntervalMs < 1) throw new RangeError('syncIntervalMs must be an integer ≥ 1');
+    this.syncIntervalMs = syncIntervalMs;
     const now = options.now ?? monotonic;
     if (typeof now !== 'function') throw new TypeError('now must be a function');
     this.#maxKeys = maxKeys;
@@ -265,6 +299,11 @@ export class RateLimiter {
   /** Whether `scope` has any limit. */
   enabled(scope: RateLimitScope): boolean {
     return this.#config(scope) !== undefined;
+  }
+
+  /** The bucket settings of `scope`, or undefined when it is not limited. */
+  limitsOf(scope: RateLimitScope): ScopeConfig | undefined {
+    return this.#config(scope);
   }
 
   #config(scope: RateLimitScope): ScopeConfig | undefined {
@@ -307,6 +346,18 @@ export class RateLimiter {
     }
     map.set(key, buckets);
     return buckets;
+  }
+
+  /**
+   * Sets the levels of `key`'s buckets in `scope` (see {@link TokenBucket.assign}); dimensions not given, and
+   * scopes without limits, are left alone.
+   */
+  assign(scope: RateLimitScope, key: string, levels: BucketLevels): void {
+    const config = this.#config(scope);
+    if (config === undefined) return;
+    const buckets = this.#lookup(scope, key, config);
+    if (levels.commands !== undefined) buckets.commands?.assign(levels.commands);
+    if (levels.bytes !== undefined) buckets.bytes?.assign(levels.bytes);
   }
 
   /** Forgets `key` (for example when its connection closes). */

@@ -10,6 +10,7 @@
 
 import { parseRedisUrl } from '../engines/redis/url.js';
 import { RESERVED_NAMES } from '../hub/validate.js';
+import { trustedProxies } from '../transports/client-address.js';
 
 /** One field's schema. */
 export type Schema =
@@ -20,6 +21,7 @@ export type Schema =
   | { readonly kind: 'enum'; readonly values: readonly string[] }
   | { readonly kind: 'strings'; readonly nonEmpty?: boolean }
   | { readonly kind: 'stringOrStrings' }
+  | { readonly kind: 'booleanOrStrings'; readonly check?: (value: readonly string[]) => string | undefined }
   | { readonly kind: 'object'; readonly fields: Readonly<Record<string, Schema>>; readonly orFalse?: boolean }
   | { readonly kind: 'record'; readonly value: Schema };
 
@@ -87,6 +89,16 @@ function redisPrefixProblem(prefix: string): string | undefined {
   return prefix.length <= 64 && !/[{}]/.test(prefix) ? undefined : 'must be at most 64 characters without { or }';
 }
 
+function trustProxyProblem(list: readonly string[]): string | undefined {
+  try {
+    trustedProxies(list);
+    return undefined;
+  } catch (error) {
+    // Starting with a quote, the message is shown as it is: `"trustProxy": "foo" is not an IP address…`.
+    return (error as Error).message.replace(/^trustProxy: /, '"trustProxy": ');
+  }
+}
+
 function hostProblem(host: string): string | undefined {
   return /^[A-Za-z0-9.:_%-]+$/.test(host) ? undefined : 'must be a host name or an IP address';
 }
@@ -125,6 +137,7 @@ export const CONFIG_SCHEMA: Schema = {
       },
     },
     allowedOrigins: { kind: 'strings' },
+    trustProxy: { kind: 'booleanOrStrings', check: trustProxyProblem },
     hooks: {
       kind: 'object',
       fields: {
@@ -169,7 +182,7 @@ export const CONFIG_SCHEMA: Schema = {
     },
     rateLimits: {
       kind: 'object',
-      fields: { connection: SCOPE_LIMITS, user: SCOPE_LIMITS, ip: SCOPE_LIMITS, channel: SCOPE_LIMITS, maxKeys: POSITIVE },
+      fields: { connection: SCOPE_LIMITS, user: SCOPE_LIMITS, ip: SCOPE_LIMITS, channel: SCOPE_LIMITS, maxKeys: POSITIVE, syncIntervalMs: POSITIVE },
     },
     websocket: {
       kind: 'object',
@@ -311,6 +324,13 @@ export function validate(value: unknown, schema: Schema, path = ''): unknown {
       if (typeof value === 'string' && value !== '') return value;
       if (Array.isArray(value) && value.length > 0 && value.every((item) => typeof item === 'string' && item !== '')) return [...value];
       return fail('must be a non-empty string or a non-empty array of them');
+    case 'booleanOrStrings': {
+      if (typeof value === 'boolean') return value;
+      if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) return fail('must be true, false or an array of non-empty strings');
+      const problem = schema.check?.(value as string[]);
+      if (problem !== undefined) fail(problem);
+      return [...(value as string[])];
+    }
     case 'object': {
       if (schema.orFalse === true && value === false) return false;
       if (!isPlainObject(value)) return fail(schema.orFalse === true ? 'must be an object or false' : 'must be an object');

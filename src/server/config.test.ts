@@ -363,3 +363,26 @@ describe('redis and nodeId (several nodes on one Redis)', () => {
     assert.equal(config.limits.positionCheckIntervalMs, 2000);
   });
 });
+
+describe('trustProxy', () => {
+  test('off by default; true, false or a list from the file, VOLLEY_TRUST_PROXY or --trust-proxy', async () => {
+    assert.equal((await load(workdir())).config.trustProxy, false);
+    assert.equal((await load(workdir(), { env: { VOLLEY_TRUST_PROXY: 'true' } })).config.trustProxy, true);
+    assert.deepEqual((await load(workdir(), { env: { VOLLEY_TRUST_PROXY: '10.0.0.0/8, ::1' } })).config.trustProxy, ['10.0.0.0/8', '::1']);
+    assert.equal((await load(workdir({ 'volley.config.json': { trustProxy: true } }), { env: { VOLLEY_TRUST_PROXY: 'off' } })).config.trustProxy, false);
+    assert.deepEqual((await load(workdir(), { flags: { 'trust-proxy': '192.0.2.1' } })).config.trustProxy, ['192.0.2.1']);
+  });
+
+  test('an entry that is neither an address nor a CIDR range, naming it', async () => {
+    await assertConfigError(load(workdir({ 'volley.config.json': { trustProxy: ['10.0.0.0/8', 'balancer.internal'] } })), /volley\.config\.json$/, /"trustProxy": "balancer\.internal" is not an IP address or a CIDR range/);
+    await assertConfigError(load(workdir(), { env: { VOLLEY_TRUST_PROXY: '10.0.0.0/40' } }), 'environment variable VOLLEY_TRUST_PROXY', /"10\.0\.0\.0\/40"/);
+    await assertConfigError(load(workdir({ 'volley.config.json': { trustProxy: 'yes' } })), /volley\.config\.json$/, /must be true, false or an array/);
+  });
+});
+
+describe('shared rate limits', () => {
+  test('rateLimits.syncIntervalMs is a positive integer', async () => {
+    assert.equal((await load(workdir({ 'volley.config.json': { rateLimits: { syncIntervalMs: 50 } } }))).config.rateLimits.syncIntervalMs, 50);
+    await assertConfigError(load(workdir({ 'volley.config.json': { rateLimits: { syncIntervalMs: 0 } } })), /volley\.config\.json$/, /"rateLimits\.syncIntervalMs"/);
+  });
+});

@@ -25,6 +25,7 @@ import { DEFAULT_HUB_LIMITS, type HubLimits } from '../hub/hub.js';
 import { Namespaces, type NamespaceOptions, type NamespacesConfig } from '../hub/namespaces.js';
 import { RateLimiter, type RateLimitOptions } from '../hub/rate-limit.js';
 import { commandLimits, type CommandLimits } from '../hub/validate.js';
+import type { TrustProxy } from '../transports/client-address.js';
 import { CONFIG_SCHEMA, SchemaProblem, merge, nest, schemaAt, validate } from './config-schema.js';
 
 /** Where history is kept. */
@@ -187,6 +188,14 @@ export interface VolleyConfig {
   readonly hooks: HooksConfig | undefined;
   /** Browser origins allowed to open WebSockets (403 otherwise). Env `VOLLEY_ALLOWED_ORIGINS`. @default every origin */
   readonly allowedOrigins: readonly string[] | undefined;
+  /**
+   * Behind a reverse proxy or load balancer: whose `X-Forwarded-For` names the client, so that connections per IP,
+   * the `ip` rate limits and hooks see the client's address rather than the proxy's. `true`: the TCP peer (one
+   * proxy hop, every node reachable only through it); a list of addresses and CIDR ranges: those proxies (chains
+   * too). Env `VOLLEY_TRUST_PROXY` (`true`, `false` or a comma list), flag `--trust-proxy`.
+   * @default false — the header is a client's claim unless a trusted proxy wrote it
+   */
+  readonly trustProxy: TrustProxy;
   /** Namespace settings (after `allowAnonymous` is applied). */
   readonly namespaces: NamespacesConfig;
   /** Hub limits, complete. */
@@ -206,6 +215,7 @@ export const CONFIG_DEFAULTS = Object.freeze({
   port: 8080,
   host: '0.0.0.0',
   allowAnonymous: false,
+  trustProxy: false as TrustProxy,
   dataDir: './volley-data',
   history: 'sqlite' as HistoryEngine,
   websocket: { path: '/ws', maxMessageSize: 65_536, maxQueueBytes: 1_048_576, perMessageDeflate: false, maxConnections: 0, maxConnectionsPerIp: 0 },
@@ -258,6 +268,11 @@ const asList = (text: string): string[] =>
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item !== '');
+/** `true`/`false` (and their spellings), else a comma list. */
+const asBooleanOrList = (text: string): unknown => {
+  const flag = asBoolean(text);
+  return typeof flag === 'boolean' ? flag : asList(text);
+};
 /** PEM keys in environment variables often arrive with `\n` escapes instead of line breaks. */
 const asPem = (text: string): string => (text.includes('\n') ? text : text.replace(/\\n/g, '\n'));
 
@@ -280,6 +295,7 @@ export const ENV_SETTINGS: Readonly<Record<string, Setting>> = {
   VOLLEY_REDIS_URL: { path: 'redis.url', parse: asText },
   VOLLEY_REDIS_PREFIX: { path: 'redis.prefix', parse: asText },
   VOLLEY_ALLOWED_ORIGINS: { path: 'allowedOrigins', parse: asList },
+  VOLLEY_TRUST_PROXY: { path: 'trustProxy', parse: asBooleanOrList },
 };
 
 /** The environment variable naming a config file (like `--config`). */
@@ -298,6 +314,7 @@ export const FLAG_SETTINGS: Readonly<Record<string, Setting>> = {
   'node-id': { path: 'nodeId', parse: asText },
   redis: { path: 'redis.url', parse: asText },
   'redis-prefix': { path: 'redis.prefix', parse: asText },
+  'trust-proxy': { path: 'trustProxy', parse: asBooleanOrList },
 };
 
 /** Config file names looked for in the working directory, in this order. */
@@ -500,6 +517,7 @@ function resolveConfig(raw: Record<string, unknown>, cwd: string, warnings: stri
     token,
     hooks,
     allowedOrigins: raw.allowedOrigins as string[] | undefined,
+    trustProxy: raw.trustProxy as TrustProxy,
     namespaces,
     limits,
     rateLimits,

@@ -232,6 +232,9 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
     verifier: config.token === undefined ? null : createTokenVerifier(tokenVerifierOptions(config.token)),
     allowAnonymous: config.allowAnonymous,
     rateLimits: config.rateLimits,
+    // With Redis, limits per user, IP and channel and the idempotency keys of channels without history are the
+    // hub's, not this node's.
+    ...(redis !== null ? { sharedRateLimits: redis.rateLimits, idempotency: redis.idempotency } : {}),
     limits: config.limits,
     metrics,
     logger,
@@ -246,6 +249,7 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
     perMessageDeflate: config.websocket.perMessageDeflate,
     maxConnections: config.websocket.maxConnections,
     maxConnectionsPerIp: config.websocket.maxConnectionsPerIp,
+    trustProxy: config.trustProxy,
     ...(config.allowedOrigins !== undefined ? { allowedOrigins: config.allowedOrigins } : {}),
   });
 
@@ -253,6 +257,7 @@ export async function createVolleyServer(config: VolleyConfig, options: VolleySe
     maxQueueBytes: config.fallbacks.maxQueueBytes,
     maxBodyBytes: config.fallbacks.maxBodyBytes,
     maxSessions: config.fallbacks.maxSessions,
+    trustProxy: config.trustProxy,
     ...(config.allowedOrigins !== undefined ? { allowedOrigins: config.allowedOrigins } : {}),
     ...(redis !== null ? { relay: redis.relay } : {}),
   };

@@ -1,7 +1,8 @@
 /**
- * The node-side seams of the Redis engines that need no Redis: the broker that holds publications between a
+ * The node-side seam of the Redis engines that needs no Redis: the broker that holds publications between a
  * Pub/Sub loss and the hub's resync (without it, a publication arriving right after the resubscription was
- * reported as a gap although history still had everything), and engine failures surfacing as `unavailable`.
+ * reported as a gap although history still had everything). Engine failures surfacing as `unavailable` are the
+ * hub's (hub/engine-errors.test.ts).
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';

@@ -1,15 +1,18 @@
 /**
  * A node of a multi-node hub: {@link createRedisNode} builds, from the `redis` settings, the Redis engines
- * (history, broker, presence on shared connections), the session relay of the HTTP fallbacks, and what
- * operators see of them:
+ * (history, broker, presence, shared rate limits and idempotency keys on shared connections), the session relay
+ * of the HTTP fallbacks, and what operators see of them:
  *
  * - outages and recoveries in the log (warn when a connection drops, info when it is back, with how long it
  *   was down), and `volley_redis_up` / `volley_redis_outages_total` in the metrics;
  * - `/healthz` answering 503 `{"status":"degraded"}` while Redis is unreachable (see {@link RedisNode.health});
  * - after the broker lost its Pub/Sub connection and subscribed again, `hub.resync(channels)`: what was
  *   published meanwhile is replayed from history, or reported as a gap;
- * - engine failures turned into the hub's `unavailable` error, so a publish during an outage fails with a
- *   clear error to the publisher (WebSocket reply, HTTP 503) instead of `internal`.
+ * - `volley_rate_limit_sync_failures_total`: debits of the shared rate limits that Redis did not take (the hub
+ *   then fails open, each node limiting on its own, and logs the outage once).
+ *
+ * Engine failures (`VOLLEY_ERR_ENGINE_UNAVAILABLE`, `VOLLEY_ERR_ENGINE_FAILED`) become the hub's `unavailable`
+ * error in the hub itself (hub/engine-errors.ts).
  *
  * @module
  */
@@ -17,11 +20,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { createRedisClients, type RedisClients } from '../engines/redis/connection.js';
-import { RedisEngineError, RedisErrorCode } from '../engines/redis/errors.js';
 import { RedisEngine } from '../engines/redis/redis-engine.js';
-import type { AppendResult, Broker, BrokerHandler, ClientInfo, HistoryPage, HistoryQuery, HistoryStore, PresenceStats, PresenceStore, Publication, StreamPosition } from '../hub/engine.js';
-import { HubError, HubErrorCode } from '../hub/errors.js';
+import type { Broker, BrokerHandler, ClientInfo, HistoryStore, PresenceStore, Publication } from '../hub/engine.js';
 import type { Hub, HubLogger } from '../hub/hub.js';
+import type { IdempotencyStore, SharedRateLimitStore } from '../hub/shared-limits.js';
 import { sendJson } from '../http/respond.js';
 import { type RedisConfig, redactRedisUrl } from './config.js';
 import { RedisSessionRelay } from './session-relay.js';
@@ -40,10 +42,14 @@ export interface RedisHealth {
 
 /** The Redis side of a node. */
 export interface RedisNode {
-  /** The engines for the hub; failures surface as `HubError` `unavailable`. */
+  /** The engines for the hub (which answers their failures as `unavailable`). */
   readonly broker: Broker;
   readonly history: HistoryStore;
   readonly presence: PresenceStore;
+  /** The hub's `sharedRateLimits`: failed debits are counted in the metrics. */
+  readonly rateLimits: SharedRateLimitStore;
+  /** The hub's `idempotency` for channels without history. */
+  readonly idempotency: IdempotencyStore;
   readonly relay: RedisSessionRelay;
   readonly engine: RedisEngine;
   /** The hub to resync after a Pub/Sub outage (set once the hub exists). */
@@ -64,9 +70,6 @@ export interface RedisNodeOptions {
   readonly registry: Registry;
 }
 
-/** The message clients see when Redis cannot be used. Never the cause: that stays in the log. */
-const UNAVAILABLE_MESSAGE = 'the message store is unreachable: retry later';
-
 /**
  * Builds the Redis side of a node. Nothing connects synchronously: ioredis connects in the background and
  * reconnects forever.
@@ -80,6 +83,11 @@ export function createRedisNode(config: RedisConfig, options: RedisNodeOptions):
     name: 'volley_redis_outages_total',
     help: 'Redis connections lost (each outage counted once), by connection: command, pubsub, relay.',
     labelNames: ['connection'],
+    registers: [options.registry],
+  });
+  const syncFailures = new Counter({
+    name: 'volley_rate_limit_sync_failures_total',
+    help: 'Debits of the shared rate limits that Redis did not take; meanwhile each node limits on its own (fail open).',
     registers: [options.registry],
   });
   const relayed = new Counter({
@@ -161,8 +169,16 @@ export function createRedisNode(config: RedisConfig, options: RedisNodeOptions):
   let closed: Promise<void> | undefined;
   return {
     broker,
-    history: new GuardedHistory(engine.history),
-    presence: new GuardedPresence(engine.presence),
+    history: engine.history,
+    presence: engine.presence,
+    rateLimits: {
+      debit: (...args) =>
+        engine.rateLimits.debit(...args).catch((error: unknown) => {
+          syncFailures.inc();
+          throw error;
+        }),
+    },
+    idempotency: engine.idempotency,
     relay,
     engine,
     attachHub(value) {
@@ -231,43 +247,12 @@ export function createHealthHandler(source: { readonly nodeId: string; draining(
   };
 }
 
-/** Rethrows a Redis failure as the hub's `unavailable` (the cause stays in the server log, not on the wire). */
-function unavailable(error: unknown): never {
-  if (error instanceof RedisEngineError) {
-    throw new HubError(
-      HubErrorCode.UNAVAILABLE,
-      error.code === RedisErrorCode.UNAVAILABLE ? UNAVAILABLE_MESSAGE : 'the message store refused the operation: retry later',
-    );
-  }
-  throw error;
-}
-
-/** A history store whose Redis failures are `HubError` `unavailable`. The results are the store's own objects. */
-class GuardedHistory implements HistoryStore {
-  constructor(private readonly inner: HistoryStore) {}
-  append(...args: Parameters<HistoryStore['append']>): Promise<AppendResult> {
-    return this.inner.append(...args).catch(unavailable);
-  }
-  read(channel: string, query: HistoryQuery): Promise<HistoryPage> {
-    return this.inner.read(channel, query).catch(unavailable);
-  }
-  position(channel: string): Promise<StreamPosition> {
-    return this.inner.position(channel).catch(unavailable);
-  }
-  remove(channel: string): Promise<void> {
-    return this.inner.remove(channel).catch(unavailable);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
 /** Most deliveries held while a resync is pending; beyond, the oldest go (their subscribers then get a gap). */
 const MAX_HELD = 100_000;
 
 /**
- * A broker whose Redis failures are `HubError` `unavailable`, and which can hold publications between the
- * Pub/Sub connection's loss and the start of the hub's resync ({@link hold}, {@link release}).
+ * A broker that can hold publications between the Pub/Sub connection's loss and the start of the hub's resync
+ * ({@link hold}, {@link release}).
  */
 export class GuardedBroker implements Broker {
   #handler: BrokerHandler | undefined;
@@ -311,39 +296,19 @@ export class GuardedBroker implements Broker {
   }
 
   publish(channel: string, publication: Publication, epoch: string): Promise<void> {
-    return this.inner.publish(channel, publication, epoch).catch(unavailable);
+    return this.inner.publish(channel, publication, epoch);
   }
   publishJoin(channel: string, info: ClientInfo): Promise<void> {
-    return this.inner.publishJoin(channel, info).catch(unavailable);
+    return this.inner.publishJoin(channel, info);
   }
   publishLeave(channel: string, info: ClientInfo): Promise<void> {
-    return this.inner.publishLeave(channel, info).catch(unavailable);
+    return this.inner.publishLeave(channel, info);
   }
   subscribe(channel: string): Promise<void> {
-    return this.inner.subscribe(channel).catch(unavailable);
+    return this.inner.subscribe(channel);
   }
   unsubscribe(channel: string): Promise<void> {
     return this.inner.unsubscribe(channel);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
-/** A presence store whose Redis failures are `HubError` `unavailable`. */
-class GuardedPresence implements PresenceStore {
-  constructor(private readonly inner: PresenceStore) {}
-  add(channel: string, info: ClientInfo, ttlMs: number): Promise<void> {
-    return this.inner.add(channel, info, ttlMs).catch(unavailable);
-  }
-  remove(channel: string, clientId: string): Promise<void> {
-    return this.inner.remove(channel, clientId).catch(unavailable);
-  }
-  members(channel: string): Promise<ReadonlyMap<string, ClientInfo>> {
-    return this.inner.members(channel).catch(unavailable);
-  }
-  stats(channel: string): Promise<PresenceStats> {
-    return this.inner.stats(channel).catch(unavailable);
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { BodyAbortedError, readLimitedBody } from './http-body.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createCodec, type Codec } from '../hub/codec.js';
+import type { ClientAddress, TrustProxy } from './client-address.js';
 import type { HubLogger } from '../hub/hub.js';
 import type { Session } from '../hub/session.js';
 import type { ConnectionRequest } from '../hub/transport.js';
@@ -44,6 +45,12 @@ export interface HttpFallbackOptions {
   readonly maxQueueBytes?: number;
   /** Most sessions of this transport on this node (503 beyond); 0 is unlimited. @default 0 */
   readonly maxSessions?: number;
+  /**
+   * Which proxies' `X-Forwarded-For` names the client (its address is the session's `remoteAddress`, the key of
+   * the `ip` rate limits); see {@link TrustProxy}.
+   * @default false: the TCP peer is the client
+   */
+  readonly trustProxy?: TrustProxy;
   /**
    * A session that sends no command for this long is disconnected with 4005 (the client must `ping` every
    * `pingIntervalMs`). Plain `EventSource` streams (subscribe by URL) are exempt: they send nothing.
@@ -113,10 +120,10 @@ export function splitUrl(url: string | undefined): { path: string; query: URLSea
   return { path: raw.slice(0, mark), query };
 }
 
-/** What the hub learns about an HTTP client. */
-export function connectionRequest(req: IncomingMessage): ConnectionRequest {
+/** What the hub learns about an HTTP client, `clientAddress` telling its address. */
+export function connectionRequest(req: IncomingMessage, clientAddress: ClientAddress): ConnectionRequest {
   return {
-    remoteAddress: req.socket.remoteAddress ?? '',
+    remoteAddress: clientAddress(req),
     origin: typeof req.headers.origin === 'string' ? req.headers.origin : undefined,
     headers: req.headers,
   };

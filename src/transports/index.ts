@@ -15,3 +15,5 @@ export { decodePositions, encodePositions } from './sse-channels.js';
 export type { Position } from './sse-channels.js';
 export { FallbackErrorCode, HTTP_FALLBACK_DEFAULTS } from './http-session.js';
 export type { HttpFallbackOptions, RequestHandler } from './http-session.js';
+export { clientAddressOf } from './client-address.js';
+export type { ClientAddress, TrustProxy } from './client-address.js';

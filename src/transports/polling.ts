@@ -33,6 +33,7 @@ import type { Session } from '../hub/session.js';
 import type { Transport } from '../hub/transport.js';
 import { DisconnectCode } from '../hub/wire.js';
 import { invalidArgument } from '../protocol/errors.js';
+import { clientAddressOf, type ClientAddress } from './client-address.js';
 import {
   CommandInbox,
   connectionRequest,
@@ -102,6 +103,7 @@ export class PollingTransport {
   private readonly pingTimeoutMs: number;
   private readonly sessions = new Map<string, PollSession>();
   private readonly relay: SessionRelay | null;
+  private readonly clientAddress: ClientAddress;
   /** One timer for every session's keepalive deadline. */
   private readonly sweeper: NodeJS.Timeout;
   private open = 0;
@@ -118,6 +120,7 @@ export class PollingTransport {
     this.maxSessions = integerOption(options.maxSessions, HTTP_FALLBACK_DEFAULTS.maxSessions, 'maxSessions', 0);
     this.pingTimeoutMs = integerOption(options.pingTimeoutMs, hub.limits.pingIntervalMs + HTTP_FALLBACK_DEFAULTS.pingSlackMs, 'pingTimeoutMs');
     this.relay = options.relay ?? null;
+    this.clientAddress = clientAddressOf(options.trustProxy);
     this.relay?.serve('polling', (exchange) => this.serveRelayed(exchange));
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.ceil(this.pingTimeoutMs / 4)));
     this.sweeper.unref();
@@ -174,7 +177,7 @@ export class PollingTransport {
     });
     this.sessions.set(sid, entry);
     this.open++;
-    entry.attachSession(this.hub.accept(entry, connectionRequest(req)));
+    entry.attachSession(this.hub.accept(entry, connectionRequest(req, this.clientAddress)));
     sendJson(res, 200, { sid }, cors);
   }
 

@@ -26,6 +26,7 @@ import type { Hub } from '../hub/hub.js';
 import type { Session } from '../hub/session.js';
 import type { Transport } from '../hub/transport.js';
 import { DisconnectCode, HubErrorCode, type ConnectResult, type GapPush, type SubscribeResult, type WireError } from '../hub/wire.js';
+import type { ClientAddress } from './client-address.js';
 import {
   connectionRequest,
   endStream,
@@ -84,6 +85,8 @@ export interface ChannelStreamOptions {
   readonly cors: Readonly<Record<string, string>>;
   /** Unsent bytes allowed before the hub's slow-consumer policy applies. */
   readonly maxQueueBytes: number;
+  /** Finds the client's address (see client-address.ts). */
+  readonly clientAddress: ClientAddress;
   /** Called when the stream starts (the 200 goes out). */
   readonly onStart?: () => void;
 }
@@ -106,7 +109,7 @@ export function startChannelStream(hub: Hub, req: IncomingMessage, res: ServerRe
   }
   const token = bearerToken(req.headers.authorization) ?? query.get('token') ?? undefined;
   const stream = new ChannelStream(hub, res, channels, recover, options);
-  stream.attachSession(hub.accept(stream, connectionRequest(req)));
+  stream.attachSession(hub.accept(stream, connectionRequest(req, options.clientAddress)));
   stream.session.receive(
     JSON.stringify({ id: CONNECT_ID, type: 'connect', name: 'eventsource', ...(token !== undefined && token !== '' ? { token } : {}), subscriptions }),
   );

@@ -29,6 +29,7 @@ import type { Session } from '../hub/session.js';
 import type { Transport } from '../hub/transport.js';
 import { DisconnectCode } from '../hub/wire.js';
 import { invalidArgument } from '../protocol/errors.js';
+import { clientAddressOf, type ClientAddress } from './client-address.js';
 import {
   CommandInbox,
   connectionRequest,
@@ -89,6 +90,7 @@ export class SseTransport {
   /** Plain `EventSource` streams (no sid: they take no commands). */
   private readonly channelStreams = new Set<ChannelStream>();
   private readonly relay: SessionRelay | null;
+  private readonly clientAddress: ClientAddress;
   /** One timer writes every stream's keepalive comment; one checks every session's keepalive deadline. */
   private readonly pinger: NodeJS.Timeout;
   private readonly sweeper: NodeJS.Timeout;
@@ -104,6 +106,7 @@ export class SseTransport {
     this.maxSessions = integerOption(options.maxSessions, HTTP_FALLBACK_DEFAULTS.maxSessions, 'maxSessions', 0);
     this.pingTimeoutMs = integerOption(options.pingTimeoutMs, hub.limits.pingIntervalMs + HTTP_FALLBACK_DEFAULTS.pingSlackMs, 'pingTimeoutMs');
     this.relay = options.relay ?? null;
+    this.clientAddress = clientAddressOf(options.trustProxy);
     this.relay?.serve('sse', (exchange) => this.serveRelayed(exchange));
     this.pinger = setInterval(() => this.ping(), keepaliveMs);
     this.pinger.unref();
@@ -172,12 +175,17 @@ export class SseTransport {
       stream.ended();
     });
     // Accepted after the stream started: a hub that is shutting down ends the session at once, in band.
-    stream.attachSession(this.hub.accept(stream, connectionRequest(req)));
+    stream.attachSession(this.hub.accept(stream, connectionRequest(req, this.clientAddress)));
   }
 
   /** A plain `EventSource` stream that subscribes by URL. */
   private openChannels(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, cors: Record<string, string>): void {
-    const stream = startChannelStream(this.hub, req, res, query, { cors, maxQueueBytes: this.maxQueueBytes, onStart: () => prepareSocket(req) });
+    const stream = startChannelStream(this.hub, req, res, query, {
+      cors,
+      maxQueueBytes: this.maxQueueBytes,
+      clientAddress: this.clientAddress,
+      onStart: () => prepareSocket(req),
+    });
     this.channelStreams.add(stream);
     res.once('close', () => {
       this.channelStreams.delete(stream);

@@ -1,6 +1,8 @@
 /**
  * The WebSocket transport: upgrades requests at a path, negotiates the hub subprotocol (`volley.v1.json` or
- * `volley.v1.msgpack`), and connects each socket to a hub session.
+ * `volley.v1.msgpack`), and connects each socket to a hub session. Connections per IP are counted here, by the
+ * client's address (`trustProxy`, see client-address.ts), rather than by the socket server, which knows only the
+ * TCP peer: behind a balancer that is the balancer.
  *
  * @module
  */
@@ -12,8 +14,10 @@ import type { Session } from '../hub/session.js';
 import type { Transport } from '../hub/transport.js';
 import { selectSubprotocol } from '../hub/codec.js';
 import { DisconnectCode, SUBPROTOCOL_MSGPACK, type Encoding } from '../hub/wire.js';
-import { WebSocketServer, type WebSocketServerOptions } from '../socket/server.js';
+import { invalidArgument } from '../protocol/errors.js';
+import { WebSocketServer, type Rejection, type WebSocketServerOptions } from '../socket/server.js';
 import type { WebSocket } from '../socket/websocket.js';
+import { clientAddressOf, type ClientAddress, type TrustProxy } from './client-address.js';
 
 /** Options of the WebSocket transport. */
 export interface WebSocketTransportOptions {
@@ -33,8 +37,14 @@ export interface WebSocketTransportOptions {
   perMessageDeflate?: WebSocketServerOptions['perMessageDeflate'];
   /** WebSocket heartbeat. @default { pingInterval: 25000, pongTimeout: 20000 } */
   heartbeat?: WebSocketServerOptions['heartbeat'];
-  /** Most connections per IP (429). @default 0 (unlimited) */
+  /** Most connections per client address (429 with `Retry-After: 5`). @default 0 (unlimited) */
   maxConnectionsPerIp?: number;
+  /**
+   * Which proxies' `X-Forwarded-For` names the client, for `maxConnectionsPerIp` and the session's
+   * `remoteAddress` (the key of the `ip` rate limits); see {@link TrustProxy}.
+   * @default false: the TCP peer is the client
+   */
+  trustProxy?: TrustProxy;
   /** Most connections in total (503). @default 0 (unlimited) */
   maxConnections?: number;
 }
@@ -44,18 +54,26 @@ export class WebSocketTransport {
   private readonly wss: WebSocketServer;
   private readonly hub: Hub;
   private readonly maxQueueBytes: number;
+  private readonly clientAddress: ClientAddress;
+  private readonly maxConnectionsPerIp: number;
+  /** Open connections per client address (with `maxConnectionsPerIp`). */
+  private readonly perIp = new Map<string, number>();
 
   constructor(hub: Hub, options: WebSocketTransportOptions = {}) {
     this.hub = hub;
     this.maxQueueBytes = options.maxQueueBytes ?? 1024 * 1024;
+    this.clientAddress = clientAddressOf(options.trustProxy);
+    this.maxConnectionsPerIp = options.maxConnectionsPerIp ?? 0;
+    if (!Number.isSafeInteger(this.maxConnectionsPerIp) || this.maxConnectionsPerIp < 0) invalidArgument('maxConnectionsPerIp must be a non-negative integer');
     this.wss = new WebSocketServer({
       noServer: true,
       maxMessageSize: options.maxMessageSize ?? 64 * 1024,
       ...(options.allowedOrigins !== undefined ? { allowedOrigins: options.allowedOrigins } : {}),
       perMessageDeflate: options.perMessageDeflate ?? false,
       heartbeat: options.heartbeat ?? { pingInterval: 25_000, pongTimeout: 20_000 },
-      maxConnectionsPerIp: options.maxConnectionsPerIp ?? 0,
       maxConnections: options.maxConnections ?? 0,
+      // Synchronous, so nothing runs between this check and open() counting the connection.
+      ...(this.maxConnectionsPerIp > 0 ? { verifyClient: ({ req }) => this.admit(req) } : {}),
       // The hub applies its own slow-consumer policy; the socket never drops on its own before that.
       maxBufferedAmount: Number.MAX_SAFE_INTEGER,
       backpressurePolicy: 'drop',
@@ -78,11 +96,26 @@ export class WebSocketTransport {
     return new Promise((resolve) => this.wss.close(() => resolve()));
   }
 
+  /** Refuses a handshake from a client address that has `maxConnectionsPerIp` connections open. */
+  private admit(req: IncomingMessage): true | Rejection {
+    if ((this.perIp.get(this.clientAddress(req)) ?? 0) < this.maxConnectionsPerIp) return true;
+    return { code: 429, message: 'Too many connections from this address', headers: { 'Retry-After': '5' } };
+  }
+
   private open(ws: WebSocket, req: IncomingMessage): void {
     const encoding: Encoding = ws.protocol === SUBPROTOCOL_MSGPACK ? 'msgpack' : 'json';
     const transport = new SocketTransport(ws, encoding, this.maxQueueBytes);
+    const remoteAddress = this.clientAddress(req);
+    if (this.maxConnectionsPerIp > 0) {
+      this.perIp.set(remoteAddress, (this.perIp.get(remoteAddress) ?? 0) + 1);
+      ws.once('close', () => {
+        const left = (this.perIp.get(remoteAddress) ?? 1) - 1;
+        if (left === 0) this.perIp.delete(remoteAddress);
+        else this.perIp.set(remoteAddress, left);
+      });
+    }
     const session: Session = this.hub.accept(transport, {
-      remoteAddress: req.socket.remoteAddress ?? '',
+      remoteAddress,
       origin: typeof req.headers.origin === 'string' ? req.headers.origin : undefined,
       headers: req.headers,
     });

@@ -5,16 +5,21 @@
  * @module
  */
 
-/** Stable codes of the errors only the Redis engines raise. Never renamed once released. */
+import { EngineOutageCode } from '../../hub/engine-errors.js';
+
+/**
+ * Stable codes of the errors only the Redis engines raise: the hub's engine outage codes, which it answers as
+ * `unavailable` (hub/engine-errors.ts). Never renamed once released.
+ */
 export const RedisErrorCode = {
   /**
    * Redis could not be reached in time: not connected within `offlineTimeoutMs`, the connection dropped while the
    * command was in flight, or no reply within `commandTimeoutMs`. When the command was already sent its outcome is
    * unknown (an append may have been stored): retry with the same idempotency key.
    */
-  UNAVAILABLE: 'VOLLEY_ERR_ENGINE_UNAVAILABLE',
+  UNAVAILABLE: EngineOutageCode.UNAVAILABLE,
   /** Redis answered with an error (READONLY after a failover, OOM, a script error…). Nothing was changed. */
-  FAILED: 'VOLLEY_ERR_ENGINE_FAILED',
+  FAILED: EngineOutageCode.FAILED,
 } as const;
 
 /** One of {@link RedisErrorCode}. */

@@ -8,14 +8,17 @@
  *                                      h lower bound of the oldest kept publication's expiry
  * <prefix>{<channel>}:s        stream  publications, entry id `<offset>-0`: x expiry, t time, d data, i info
  * <prefix>{<channel>}:i:<h>    hash    idempotency key (h = SHA-256 of the key): e epoch, o offset, t, d, i
+ * <prefix>{<channel>}:u:<h>    string  idempotency key of a channel without history (h as above): '1'
  * <prefix>{<channel>}:ph       hash    presence: client id → info JSON
  * <prefix>{<channel>}:pu       hash    presence: client id → user id
  * <prefix>{<channel>}:pn       hash    presence: user id → number of its clients
  * <prefix>{<channel>}:pz       zset    presence: client id scored by expiry (ms, Redis clock)
  * <prefix>{<channel>}          Pub/Sub channel of the broker
+ * <prefix>rl:<scope>:<key>     hash    shared rate-limit bucket of a user, IP or channel: c, b levels, t time
  * ```
  *
- * Every variable part ends in a fixed suffix, so two channels can never produce the same key.
+ * Every variable part ends in a fixed suffix, so two channels can never produce the same key. Rate-limit keys
+ * have no `{` right after the prefix, so they never meet a channel's keys; each is used alone (any slot).
  *
  * @module
  */
@@ -59,7 +62,20 @@ export class KeySpace {
 
   /** The hash remembering the first result of `idempotencyKey` in `channel`. */
   idempotency(channel: string, idempotencyKey: string): string {
-    return `${this.tag(channel)}:i:${createHash('sha256').update(idempotencyKey).digest('base64url')}`;
+    return `${this.tag(channel)}:i:${digest(idempotencyKey)}`;
+  }
+
+  /**
+   * The key remembering `idempotencyKey` in `channel` without history. Not the hash of {@link idempotency}: a
+   * namespace may gain or lose history between deploys, and the two must not meet as one key of two types.
+   */
+  idempotencyWithoutHistory(channel: string, idempotencyKey: string): string {
+    return `${this.tag(channel)}:u:${digest(idempotencyKey)}`;
+  }
+
+  /** The shared token bucket of `key` in a rate-limit `scope`. */
+  rateLimit(scope: string, key: string): string {
+    return `${this.prefix}rl:${scope}:${key}`;
   }
 
   /** The four presence keys, in the order the presence scripts take them. */
@@ -67,4 +83,9 @@ export class KeySpace {
     const tag = this.tag(channel);
     return [`${tag}:ph`, `${tag}:pu`, `${tag}:pn`, `${tag}:pz`];
   }
+}
+
+/** A client-supplied key as a fixed-size key part that cannot reach outside its channel's key space. */
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
 }

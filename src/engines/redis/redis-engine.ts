@@ -1,5 +1,6 @@
 /**
- * {@link RedisEngine}: the three Redis engines on shared connections, with the atomic path on by default: the
+ * {@link RedisEngine}: the Redis engines on shared connections — history, broker and presence, plus the shared
+ * rate-limit buckets and the idempotency keys of channels without history — with the atomic path on by default: the
  * history append script publishes the publication itself (`PUBLISH` inside the same Lua script that assigned its
  * offset), and the engine's broker turns the hub's following `broker.publish` of that publication into a no-op.
  *
@@ -11,7 +12,10 @@
  * @example
  * ```ts
  * const engine = new RedisEngine({ url: 'redis+sentinel://s1:26379,s2:26379/mymaster' });
- * const hub = new Hub({ broker: engine.broker, history: engine.history, presence: engine.presence, … });
+ * const hub = new Hub({
+ *   broker: engine.broker, history: engine.history, presence: engine.presence,
+ *   sharedRateLimits: engine.rateLimits, idempotency: engine.idempotency, …
+ * });
  * // …
  * await engine.close();
  * ```
@@ -24,7 +28,9 @@ import { type RedisClients, type RedisConnectionOptions, createRedisClients } fr
 import { DEFAULT_PREFIX, checkPrefix } from './keys.js';
 import { RedisBroker, type RedisBrokerOptions } from './redis-broker.js';
 import { RedisHistoryStore, type RedisHistoryStoreOptions } from './redis-history.js';
+import { RedisIdempotencyStore } from './redis-idempotency.js';
 import { RedisPresenceStore } from './redis-presence.js';
+import { RedisRateLimitStore } from './redis-rate-limit.js';
 
 /** Options of {@link RedisEngine}. */
 export interface RedisEngineOptions {
@@ -56,12 +62,19 @@ export interface RedisEngineOptions {
   readonly broker?: Pick<RedisBrokerOptions, 'onResubscribe' | 'onDisconnect' | 'onError' | 'subscribeBatchSize'>;
 }
 
-/** History, broker and presence on one Redis, sharing one command connection plus the broker's Pub/Sub one. */
+/**
+ * History, broker, presence, shared rate limits and idempotency on one Redis, sharing one command connection plus
+ * the broker's Pub/Sub one.
+ */
 export class RedisEngine {
   readonly clients: RedisClients;
   readonly history: RedisHistoryStore;
   readonly broker: RedisBroker;
   readonly presence: RedisPresenceStore;
+  /** Token buckets shared by the nodes (hub option `sharedRateLimits`). */
+  readonly rateLimits: RedisRateLimitStore;
+  /** Idempotency keys of channels without history, shared by the nodes (hub option `idempotency`). */
+  readonly idempotency: RedisIdempotencyStore;
   #closed = false;
 
   /** @throws EngineError `VOLLEY_ERR_INVALID_ARGUMENT` for a bad URL or option. */
@@ -73,6 +86,8 @@ export class RedisEngine {
     const client = this.clients.command;
     this.history = new RedisHistoryStore({ ...options.history, client, prefix, sharded, publishOnAppend: options.atomicPublish !== false });
     this.presence = new RedisPresenceStore({ client, prefix });
+    this.rateLimits = new RedisRateLimitStore({ client, prefix });
+    this.idempotency = new RedisIdempotencyStore({ client, prefix, sharded });
     const history = this.history;
     this.broker = new RedisBroker({
       ...options.broker,
@@ -83,7 +98,7 @@ export class RedisEngine {
     });
   }
 
-  /** Closes the three engines and both connections. Idempotent. */
+  /** Closes the engines and both connections (the rate-limit and idempotency stores then reject). Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -234,3 +234,57 @@ purge(now_ms())
 return {redis.call('HLEN', info_key), redis.call('HLEN', count_key)}
 `,
 );
+
+/**
+ * Publishes once per idempotency key, in a channel without history. KEYS: the key's string. ARGV: window ms,
+ * publish command (PUBLISH or SPUBLISH), Pub/Sub channel, message.
+ *
+ * `SET NX` and the publish are one atomic step: of any number of calls with one key within the window, exactly one
+ * publishes. Returns 1 when it published, 0 for a duplicate.
+ */
+export const PUBLISH_ONCE = new LuaScript(
+  'publish-once',
+  `
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  redis.call(ARGV[2], ARGV[3], ARGV[4])
+  return 1
+end
+return 0
+`,
+);
+
+/**
+ * Debits a shared token bucket (rate limits across nodes). KEYS: the bucket hash, fields `c` and `b` the levels
+ * of the commands and bytes dimensions in thousandths of a token, `t` when they were computed (ms, Redis clock).
+ * ARGV: for commands, then bytes: rate per second ('' when the dimension is not limited), burst, tokens spent.
+ *
+ * Each level is refilled for the time elapsed (capped at the burst; a bucket never seen is full), then debited
+ * even below zero: the nodes already admitted what they debit, and the debt keeps the key refused until it is
+ * repaid. The key expires when every level would be full again, which is the same as absent. Returns the levels
+ * after the debit as strings ('' for a dimension not limited), exact to the double.
+ */
+export const RATE_LIMIT_DEBIT = new LuaScript(
+  'rate-limit-debit',
+  `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local m = redis.call('HMGET', KEYS[1], 't', 'c', 'b')
+local elapsed = math.max(0, now - (tonumber(m[1]) or now))
+local fields, levels, ttl = {'c', 'b'}, {}, 1
+for i = 1, 2 do
+  local rate = tonumber(ARGV[i * 3 - 2])
+  if rate then
+    local full = tonumber(ARGV[i * 3 - 1]) * 1000
+    local level = math.min(full, (tonumber(m[i + 1]) or full) + elapsed * rate) - tonumber(ARGV[i * 3]) * 1000
+    levels[i] = string.format('%.17g', level)
+    redis.call('HSET', KEYS[1], fields[i], levels[i])
+    ttl = math.max(ttl, math.ceil((full - level) / rate))
+  else
+    levels[i] = ''
+  end
+end
+redis.call('HSET', KEYS[1], 't', string.format('%d', now))
+redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
+return levels
+`,
+);
