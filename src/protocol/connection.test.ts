@@ -676,3 +676,52 @@ describe('sending small bytes straight into the output block', () => {
     assert.equal(h.out(), '880203e8');
   });
 });
+
+describe('the output arena shared by batched connections', () => {
+  test('frames of connections that interleave within a tick come out whole and in order, each on its own connection', () => {
+    const a = harness({ batchOutput: true } as Partial<ConnectionOptions>);
+    const b = harness({ batchOutput: true } as Partial<ConnectionOptions>);
+    for (let i = 0; i < 50; i++) {
+      a.conn.send(`a${i}`);
+      b.conn.send(Buffer.from(`b${i}`), false);
+      if (i % 7 === 0) b.conn.send(Buffer.alloc(1024, 0x62), true); // crosses blocks now and then
+    }
+    a.conn.flushOutput();
+    b.conn.flushOutput();
+    const parse = (hex: string) => {
+      const bytes = Buffer.from(hex, 'hex');
+      const messages: string[] = [];
+      for (let at = 0; at < bytes.length; ) {
+        let length = bytes[at + 1]!;
+        let header = 2;
+        if (length === 126) {
+          length = bytes.readUInt16BE(at + 2);
+          header = 4;
+        }
+        const payload = bytes.subarray(at + header, at + header + length);
+        messages.push(length > 100 ? `${length}x${String.fromCharCode(payload[0]!)}` : payload.toString());
+        at += header + length;
+      }
+      return messages;
+    };
+    assert.deepEqual(parse(a.out()), Array.from({ length: 50 }, (_, i) => `a${i}`));
+    assert.deepEqual(parse(b.out()), Array.from({ length: 50 }, (_, i) => (i % 7 === 0 ? [`b${i}`, '1024xb'] : [`b${i}`])).flat());
+  });
+
+  test('a connection that sent a frame keeps no output block of its own (regression: 16 KiB kept per connection)', () => {
+    const chunks: Uint8Array[] = [];
+    const connections = Array.from(
+      { length: 100 },
+      () => new Connection({ role: 'server', batchOutput: true }, { write: (data) => chunks.push(data), message() {}, ping() {}, pong() {}, closed() {} }),
+    );
+    for (const conn of connections) {
+      conn.send('hello');
+      conn.flushOutput();
+    }
+    assert.equal(chunks.length, 100);
+    // All 100 frames (700 bytes) live in the shared block instead of 100 private ones: one block, or two when
+    // the one earlier tests left was nearly full.
+    assert.ok(new Set(chunks.map((chunk) => chunk.buffer)).size <= 2);
+    assert.ok(chunks.every((chunk) => Buffer.from(chunk).toString('hex') === '810568656c6c6f'));
+  });
+});

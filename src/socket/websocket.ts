@@ -529,7 +529,9 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     this.outBytes = 0;
     if (socket.destroyed) return;
     if (out.length === 1) {
-      socket.write(out[0]!);
+      // Behind a slow peer the chunk waits in the socket's queue: a copy keeps it from pinning the whole
+      // output block it views (shared by every connection) for that long.
+      socket.write(socket.writableLength > 0 && bytes <= MERGE_LIMIT ? Buffer.from(out[0]!) : out[0]!);
     } else if (bytes <= MERGE_LIMIT) {
       socket.write(Buffer.concat(out, bytes));
     } else {
