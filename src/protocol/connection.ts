@@ -140,6 +140,8 @@ const EMPTY = Buffer.alloc(0);
 /** Shared empty queues, replaced by a real array on first use (an idle connection allocates none). */
 const NO_CHUNKS: Buffer[] = [];
 const NO_SENDS: QueuedSend[] = [];
+/** Shared empty chunk list, replaced by a real one on the first push (never pushed to itself). */
+const NO_LIST = new ChunkList();
 
 /**
  * A WebSocket connection's protocol state, after the opening handshake.
@@ -195,26 +197,30 @@ export class Connection {
   // --- parser state ---
   private parseState = READ_HEADER;
   /** Partial frame header carried over between reads (pooled: no ArrayBuffer of its own). */
-  private readonly headerBytes = Buffer.allocUnsafe(14);
+  private headerBytes: Buffer | null = null;
   private headerFill = 0;
   private fin = false;
   private opcode = 0;
   private masked = false;
-  private readonly maskKey = Buffer.allocUnsafe(4);
+  private maskKey: Buffer | null = null;
   private payloadLength = 0;
   private payloadRead = 0;
   /** Payload of the current frame when it spans reads. */
-  private readonly framePayload = new ChunkList();
+  private framePayload = NO_LIST;
   /** Payload of a control frame spanning reads (kept apart: control frames interleave with fragments). */
-  private readonly controlPayload = new ChunkList();
+  private controlPayload = NO_LIST;
 
   // --- message assembly ---
   /** Opcode of the message being assembled (Text/Binary), 0 when none. */
   private messageOpcode = 0;
   private messageCompressed = false;
-  private readonly messageData = new ChunkList();
+  private messageData = NO_LIST;
   private messageFragments = 0;
-  private readonly utf8 = new Utf8Validator();
+  /** Created when a text message first needs incremental validation (whole frames are checked at once). */
+  private utf8Validator: Utf8Validator | null = null;
+  private get utf8(): Utf8Validator {
+    return (this.utf8Validator ??= new Utf8Validator());
+  }
 
   // --- decompression pause ---
   private inflating = false;
@@ -373,8 +379,9 @@ export class Connection {
         if (i < frameEnd) chunk[i++]! ^= k1;
         if (i < frameEnd) chunk[i]! ^= k2;
       } else {
-        chunk.copy(this.maskKey, 0, maskAt, maskAt + 4);
-        applyMask(payload, this.maskKey, 0);
+        const key = (this.maskKey ??= Buffer.allocUnsafe(4));
+        chunk.copy(key, 0, maskAt, maskAt + 4);
+        applyMask(payload, key, 0);
       }
     }
     const isText = b0 === 0x81;
@@ -398,13 +405,13 @@ export class Connection {
         base = pos;
         pos += need;
       } else {
-        chunk.copy(this.headerBytes, 0, pos, end);
+        chunk.copy((this.headerBytes ??= Buffer.allocUnsafe(14)), 0, pos, end);
         this.headerFill = end - pos;
         return end;
       }
     } else {
       // Carry-over: complete the header byte by byte from this chunk.
-      const hb = this.headerBytes;
+      const hb = (this.headerBytes ??= Buffer.allocUnsafe(14));
       while (this.headerFill < 2 && pos < end) hb[this.headerFill++] = chunk[pos++]!;
       if (this.headerFill < 2) return end;
       const need = headerLength(hb[1]!);
@@ -473,10 +480,11 @@ export class Connection {
       length = high * 0x1_0000_0000 + low;
     }
     if (masked) {
-      this.maskKey[0] = h[next]!;
-      this.maskKey[1] = h[next + 1]!;
-      this.maskKey[2] = h[next + 2]!;
-      this.maskKey[3] = h[next + 3]!;
+      const key = (this.maskKey ??= Buffer.allocUnsafe(4));
+      key[0] = h[next]!;
+      key[1] = h[next + 1]!;
+      key[2] = h[next + 2]!;
+      key[3] = h[next + 3]!;
     }
 
     if (!isControl) {
@@ -506,7 +514,7 @@ export class Connection {
 
   /** Takes payload bytes of the current frame; returns false when the connection failed. */
   private consumePayload(view: Buffer): boolean {
-    if (this.masked) applyMask(view, this.maskKey, this.payloadRead);
+    if (this.masked) applyMask(view, this.maskKey!, this.payloadRead);
     const isControl = (this.opcode & 0x08) !== 0;
     // Fail fast on invalid UTF-8, even before the frame is complete (Autobahn 6.4.3/6.4.4).
     if (!isControl && this.messageOpcode === Opcode.Text && !this.messageCompressed) {
@@ -515,7 +523,9 @@ export class Connection {
     const whole = this.payloadRead === 0 && view.length === this.payloadLength;
     this.payloadRead += view.length;
     if (whole) return this.frameComplete(view);
-    const list = isControl ? this.controlPayload : this.framePayload;
+    const list = isControl
+      ? this.controlPayload === NO_LIST ? (this.controlPayload = new ChunkList()) : this.controlPayload
+      : this.framePayload === NO_LIST ? (this.framePayload = new ChunkList()) : this.framePayload;
     list.push(view);
     if (this.payloadRead < this.payloadLength) return true;
     return this.frameComplete(list.take());
@@ -552,12 +562,12 @@ export class Connection {
       return this._state !== ConnectionState.CLOSED;
     }
     if (!this.fin) {
-      this.messageData.push(payload);
+      this.messageList().push(payload);
       return true;
     }
     let data = payload;
     if (this.messageData.length > 0) {
-      this.messageData.push(payload);
+      this.messageList().push(payload);
       data = this.messageData.take();
     }
     return this.deliver(data);
@@ -580,10 +590,10 @@ export class Connection {
     let ok = true;
     if (this.messageOpcode === Opcode.Text && !this.utf8.update(chunk)) ok = this.invalidUtf8();
     if (ok) {
-      if (!fin) this.messageData.push(chunk);
+      if (!fin) this.messageList().push(chunk);
       else if (this.messageData.length === 0) ok = this.deliver(chunk);
       else {
-        this.messageData.push(chunk);
+        this.messageList().push(chunk);
         ok = this.deliver(this.messageData.take());
       }
     }
@@ -609,6 +619,10 @@ export class Connection {
     }
   }
 
+  private messageList(): ChunkList {
+    return this.messageData === NO_LIST ? (this.messageData = new ChunkList()) : this.messageData;
+  }
+
   /** Delivers a complete data message. */
   private deliver(data: Buffer): boolean {
     const isText = this.messageOpcode === Opcode.Text;
@@ -616,8 +630,9 @@ export class Connection {
     this.messageFragments = 0;
     if (isText) {
       // §8.1: a text message must be valid UTF-8 as a whole (a sequence cut at the end is invalid).
-      const valid = this.utf8.complete;
-      this.utf8.reset();
+      const v = this.utf8Validator;
+      const valid = v === null || v.complete;
+      v?.reset();
       if (!valid) return this.invalidUtf8();
     }
     this.events.message(data, !isText);
@@ -698,7 +713,7 @@ export class Connection {
     this.framePayload.clear();
     this.controlPayload.clear();
     this.messageOpcode = 0;
-    this.utf8.reset();
+    this.utf8Validator?.reset();
   }
 
   private setState(state: ConnectionState): void {

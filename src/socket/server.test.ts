@@ -501,6 +501,17 @@ describe('admission limits (L2)', () => {
     assert.equal(head.status, 429);
     assert.ok(head.headers['retry-after']);
   });
+
+  test('gives a maxConnectionsPerIp slot back when one of that address\'s connections closes', T, async () => {
+    const { port, connections } = await server({ maxConnectionsPerIp: 2 });
+    const first = await openRaw(port);
+    await openRaw(port);
+    await within(sleepUntil(() => connections.length === 2), 1000, 'both connections');
+    const closed = nextEvent(connections[0]!, 'close');
+    first.client.destroy();
+    await within(closed, 1000, 'the close');
+    assert.equal((await openRaw(port)).head.status, 101);
+  });
 });
 
 describe('attaching', () => {

@@ -135,7 +135,9 @@ export class WebSocketServer extends EventEmitter {
   private readonly heartbeat: Heartbeat | null;
   private readonly handshakeTimeout: number;
   private readonly allowedOrigins: Set<string> | null;
+  /** Open WebSockets per remote address, kept only when `maxConnectionsPerIp` is set. */
   private readonly perIp = new Map<string, number>();
+  private readonly perIpLimit: number;
   private readonly ownsServer: boolean;
   private connections = 0;
   private closing = false;
@@ -162,6 +164,7 @@ export class WebSocketServer extends EventEmitter {
       const value = options[name];
       if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) invalidArgument(`${name} must be a non-negative integer`);
     }
+    this.perIpLimit = options.maxConnectionsPerIp ?? 0;
 
     if (options.port !== undefined) {
       const server = createServer(
@@ -238,7 +241,8 @@ export class WebSocketServer extends EventEmitter {
     if (this.allowedOrigins !== null && checked.origin !== undefined && !this.allowedOrigins.has(normalizeOrigin(checked.origin))) {
       return rejectSocket(socket, 403, 'Origin not allowed');
     }
-    const ip = socket.remoteAddress ?? '';
+    // Reading remoteAddress makes Node keep a peer-name object and string on the socket: only when needed.
+    const ip = this.perIpLimit > 0 ? (socket.remoteAddress ?? '') : '';
     const refusal = this.admissionRefusal(ip);
     if (refusal !== null) return rejectSocket(socket, refusal.status, refusal.message, { 'Retry-After': '5' });
 
@@ -273,7 +277,7 @@ export class WebSocketServer extends EventEmitter {
       socket.write(
         buildUpgradeResponse({ key: checked.key, protocol: protocol || undefined, extensions: negotiated?.response }),
       );
-      this.accept(socket, head, req, protocol, negotiated?.response ?? '', codec, callback);
+      this.accept(socket, head, req, ip, protocol, negotiated?.response ?? '', codec, callback);
     };
 
     const verify = this.options.verifyClient;
@@ -315,9 +319,9 @@ export class WebSocketServer extends EventEmitter {
 
   /** Why a new connection from `ip` must be refused now, or null. */
   private admissionRefusal(ip: string): { status: number; message: string } | null {
-    const { maxConnections = 0, maxConnectionsPerIp = 0 } = this.options;
+    const { maxConnections = 0 } = this.options;
     if (maxConnections > 0 && this.connections >= maxConnections) return { status: 503, message: 'Too many connections' };
-    if (maxConnectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= maxConnectionsPerIp) {
+    if (this.perIpLimit > 0 && (this.perIp.get(ip) ?? 0) >= this.perIpLimit) {
       return { status: 429, message: 'Too many connections from this address' };
     }
     return null;
@@ -362,6 +366,7 @@ export class WebSocketServer extends EventEmitter {
     socket: Socket,
     head: Buffer,
     req: IncomingMessage,
+    ip: string,
     protocol: string,
     extensions: string,
     codec: MessageCodec | null,
@@ -369,7 +374,6 @@ export class WebSocketServer extends EventEmitter {
   ): void {
     socket.removeListener('error', destroySocket);
     const ws = new WebSocket();
-    const ip = socket.remoteAddress ?? '';
     ws._attach(socket, head, {
       ...this.options,
       settings: this.settings,
@@ -381,7 +385,7 @@ export class WebSocketServer extends EventEmitter {
       heartbeat: this.heartbeat,
     });
     this.connections++;
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    if (this.perIpLimit > 0) this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     if (this.options.clientTracking !== false) this.clients.add(ws);
     // One shared listener rather than a closure (or a once() wrapper) per connection.
     (ws as TrackedWebSocket)[kServer] = this;
@@ -392,11 +396,13 @@ export class WebSocketServer extends EventEmitter {
   /** @internal A tracked socket closed: release its counts. */
   _release(ws: WebSocket): void {
     this.connections--;
+    this.clients.delete(ws);
+    if (this.perIpLimit === 0) return;
+    // The socket cached its peer name when the handshake read it: this is the key counted then.
     const ip = ws.remoteAddress ?? '';
     const left = (this.perIp.get(ip) ?? 1) - 1;
     if (left === 0) this.perIp.delete(ip);
     else this.perIp.set(ip, left);
-    this.clients.delete(ws);
   }
 
   private matchesPath(req: IncomingMessage): boolean {

@@ -184,8 +184,13 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   extensions = '';
   /** How binary messages reach WHATWG listeners. EventEmitter `'message'` listeners always get Buffers. */
   binaryType: BinaryType = 'nodebuffer';
-  /** The peer's address, when known. */
-  remoteAddress: string | undefined;
+  /**
+   * The peer's address while the connection is open (read from the socket: not copied onto every connection).
+   * Read it in the `'connection'` listener to keep it for later.
+   */
+  get remoteAddress(): string | undefined {
+    return this._socket?.remoteAddress;
+  }
 
   // HeartbeatMember
   lastSeen = 0;
@@ -219,6 +224,8 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
    */
   constructor(address?: string | URL | null, protocols?: string | readonly string[] | ClientOptions, options?: ClientOptions) {
     super();
+    // EventEmitter's own `{ __proto__: null }` table is a dictionary-mode object (184 B); this one stays fast.
+    (this as unknown as { _events: object })._events = new (EventSlots as unknown as new () => object)();
     if (address === undefined || address === null) return;
     if (protocols !== undefined && typeof protocols === 'object' && !Array.isArray(protocols)) {
       options = protocols as ClientOptions;
@@ -349,7 +356,6 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     this._socket = socket;
     this.protocol = options.protocol;
     this.extensions = options.extensions;
-    this.remoteAddress = socket.remoteAddress;
     this.settings = options.settings ?? resolveSocketSettings(options);
     this.conn = new Connection(
       {
@@ -375,8 +381,8 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     // An 'error' listener is attached before anything else can happen: no socket error may escape.
     socket.on('error', socketOnError);
     this._readyState = WebSocket.OPEN;
-    this.lastSeen = performance.now();
     this.heartbeat = options.heartbeat;
+    if (this.heartbeat !== null) this.lastSeen = performance.now();
     this.heartbeat?.add(this);
     this.emit('open');
     // Bytes that came with the handshake are parsed on the next tick, once the server has handed this socket to
@@ -448,8 +454,10 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   /** @internal */
   _onData(chunk: Buffer): void {
     // Any inbound byte proves the peer alive.
-    this.lastSeen = performance.now();
-    this.pingSentAt = 0;
+    if (this.heartbeat !== null) {
+      this.lastSeen = performance.now();
+      this.pingSentAt = 0;
+    }
     const conn = this.conn!;
     conn.receive(chunk);
     if (conn.pendingInputBytes > this.settings.inboundHighWater && !this.inflatePaused) {
@@ -572,6 +580,10 @@ class ConnectionSink implements ConnectionEvents {
 for (const [name, value] of [['CONNECTING', 0], ['OPEN', 1], ['CLOSING', 2], ['CLOSED', 3]] as const) {
   Object.defineProperty(WebSocket.prototype, name, { value, enumerable: true });
 }
+
+/** A fast-mode listener table with no inherited keys (EventEmitter's own `{ __proto__: null }` is a dictionary). */
+function EventSlots(): void {}
+EventSlots.prototype = Object.create(null);
 
 function parseHead(ws: WebSocket, head: Buffer): void {
   ws._receive(head);
