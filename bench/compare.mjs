@@ -150,7 +150,7 @@ async function runOne(scenario, peer, round) {
   const record = { peer, round, startedAt: new Date().toISOString(), loadavg: loadavg().map((x) => Math.round(x * 100) / 100) };
   let server = null;
   try {
-    server = await startServer(peer, def, scenario.mode);
+    server = await startServer(peer, def, scenario);
     const file = join(tmpdir(), `volley-bench-${process.pid}-${scenario.id}-${peer}-${round}.json`);
     const args = [...scenario.args, '--url', `ws://127.0.0.1:${port}/`, '--json', file, ...(def.socketio ? ['--socketio'] : [])];
     const limit = generatorLimit(scenario);
@@ -196,13 +196,13 @@ function portTaken(p) {
 }
 
 /** Spawns a peer server (after checking its ports are free) and waits for its READY line. */
-async function startServer(peer, def, mode) {
+async function startServer(peer, def, { mode, nodeArgs = [] }) {
   for (const p of [port, port + 1]) {
     if (await portTaken(p)) throw new Error(`port ${p} is in use by another process (choose another with --port)`);
   }
   const script = join(ROOT, 'bench/servers', def.script);
   const [command, args] =
-    def.runtime === 'bun' ? pinned(0, BUN, [script, String(port), mode]) : pinned(0, process.execPath, ['--expose-gc', script, String(port), mode]);
+    def.runtime === 'bun' ? pinned(0, BUN, [script, String(port), mode]) : pinned(0, process.execPath, ['--expose-gc', ...nodeArgs, script, String(port), mode]);
   const child = spawn(command, args, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

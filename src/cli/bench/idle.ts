@@ -3,10 +3,15 @@
  * connection (RSS, and the JS heap and external memory where the runtime reports them), from its `/stats`
  * endpoint with a full GC before each sample.
  *
- * The figure is the slope between K/2 and K open connections: one-time costs of handling handshakes (the young
- * generation growing, parser and buffer pools) land in the first half and cancel out, where a cold baseline would
- * charge them to the connections (about 16 MB on Node: 8 KB per connection at K = 2000). The growth from the
- * cold baseline is reported too.
+ * The figure is the slope between K/2 and K open connections: one-time costs of handling handshakes (parser and
+ * buffer pools) land in the first half and cancel out, where a cold baseline would charge them to the connections
+ * (about 16 MB on Node: 8 KB per connection at K = 2000). The growth from the cold baseline is reported too.
+ *
+ * RSS is read {@link RSS_QUIET_MS} after the full GC, not at once: V8 hands the pages that collection freed back
+ * to the OS on a background thread, and an RSS read in the same tick still counts them (up to 13 MB, 2.6 KB per
+ * connection at K = 10,000, in some runs and not others). The young generation, which V8 grows in steps up to
+ * 16 MB per semi-space whenever its heuristics say so (0.2-3.2 KB per connection at K = 10,000, depending on
+ * where the steps fall), is pinned by the harness (`bench/lib/scenarios.mjs`), not here.
  *
  * @module
  */
@@ -15,6 +20,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BenchClient, openClients, sourceAddress } from './client.js';
 import type { CommonOptions } from './measure.js';
 import { fetchStats, type ServerStats } from './server-stats.js';
+
+/** Wait between the full GC and the RSS read, in ms (see the module comment). */
+export const RSS_QUIET_MS = 1000;
 
 /** Options of {@link runIdle}. */
 export interface IdleOptions extends Omit<CommonOptions, 'warmupMs' | 'durationMs'> {
@@ -59,7 +67,11 @@ export async function runIdle(options: IdleOptions): Promise<IdleResult> {
   const sample = async (when: string): Promise<ServerStats> => {
     const stats = await fetchStats(url, true, 15_000);
     if (stats === null) throw new Error(`no answer from ${url} ${when}: idle needs the server's /stats endpoint`);
-    return stats;
+    await sleep(RSS_QUIET_MS);
+    // Heap figures from the collected sample; RSS once the freed pages are gone.
+    const quiet = await fetchStats(url, false, 15_000);
+    if (quiet === null) throw new Error(`no answer from ${url} ${when}: idle needs the server's /stats endpoint`);
+    return { ...stats, rss: quiet.rss };
   };
   const k = options.connections;
   const firstHalf = Math.floor(k / 2);
