@@ -9,7 +9,7 @@
 // Options:
 //   --quick               1 round, short runs, 1,000 subscribers / 2,000 idle connections (under 3 minutes)
 //   --workloads LIST      scenario ids or prefixes, comma-separated (echo, echo-16b-d16, fanout, idle, connect)
-//   --peers LIST          peers, comma-separated (volley, ws, ws-nobufferutil, uws, bun, socketio, net-echo)
+//   --peers LIST          peers, comma-separated (volley, volley-hub, ws, ws-nobufferutil, uws, bun, socketio, net-echo)
 //   --rounds N            rounds (3; 1 with --quick)
 //   --duration S          measurement seconds per run; --warmup S warm-up seconds
 //   --port P              port for the servers (19001; the control endpoint uses P+1)
@@ -152,7 +152,7 @@ async function runOne(scenario, peer, round) {
   try {
     server = await startServer(peer, def, scenario);
     const file = join(tmpdir(), `volley-bench-${process.pid}-${scenario.id}-${peer}-${round}.json`);
-    const args = [...scenario.args, '--url', `ws://127.0.0.1:${port}/`, '--json', file, ...(def.socketio ? ['--socketio'] : [])];
+    const args = [...scenario.args, '--url', `ws://127.0.0.1:${port}/`, '--json', file, ...(def.flags ?? [])];
     const limit = generatorLimit(scenario);
     const gen = await runProcess(pinned(1, process.execPath, [join(snapshot, 'dist/cli/bench/index.js'), ...args]), limit);
     record.summary = gen.stderr.trim().split('\n').pop();

@@ -1,20 +1,24 @@
 // What `bench/compare.mjs` runs: the peers (server scripts) and the scenarios (generator arguments, the peers
 // that apply, the figure that matters). Durations come from the profile (full or --quick).
 
-/** Peer servers: how to start each one (the harness adds PORT and MODE), and whether it speaks Socket.IO. */
+/**
+ * Peer servers: how to start each one (the harness adds PORT and MODE) and the generator flags that select what
+ * it speaks (`--socketio`, `--volley-hub`; none for plain WebSocket).
+ */
 export const PEERS = {
   volley: { runtime: 'node', script: 'volley.mjs' },
+  'volley-hub': { runtime: 'node', script: 'volley-hub.mjs', flags: ['--volley-hub'], fanoutOnly: true },
   ws: { runtime: 'node', script: 'ws.mjs' },
   'ws-nobufferutil': { runtime: 'node', script: 'ws-nobufferutil.mjs' },
   uws: { runtime: 'node', script: 'uws.mjs' },
   bun: { runtime: 'bun', script: 'bun.mjs' },
-  socketio: { runtime: 'node', script: 'socketio.mjs', socketio: true },
+  socketio: { runtime: 'node', script: 'socketio.mjs', flags: ['--socketio'] },
   'net-echo': { runtime: 'node', script: 'net-echo.mjs', echoOnly: true },
 };
 
 const ALL_ECHO = ['volley', 'ws', 'uws', 'bun', 'socketio', 'net-echo'];
 const BINARY_ECHO = ['volley', 'ws', 'ws-nobufferutil', 'uws', 'bun', 'net-echo'];
-const FANOUT = ['volley', 'ws', 'uws', 'bun', 'socketio'];
+const FANOUT = ['volley', 'volley-hub', 'ws', 'uws', 'bun', 'socketio'];
 
 /** Durations (seconds) and sizes of a full run and of --quick. */
 export const PROFILES = {

@@ -43,6 +43,7 @@ export function summarizeScenario(scenario, runs, columns) {
       generatorCpu: median(ok.map((r) => r.result.generatorCpu)),
       otherCpu: median(ok.map((r) => r.result.otherCpu)),
       lost: ok.reduce((sum, r) => sum + (r.result.connectionsLost ?? 0) + (r.result.failures ?? 0), 0),
+      refused: ok.reduce((sum, r) => sum + (r.result.refused ?? 0), 0),
     });
   }
   const ws = rows.find((r) => r.peer === 'ws')?.median;
@@ -76,9 +77,9 @@ export function markdownTable(scenario, rows, columns) {
     return m.better === 'higher' ? b.median - a.median : a.median - b.median;
   });
   for (const row of order) {
-    const notes = [row.failed ? `${row.failed} failed` : '', row.lost ? `${row.lost} conn. lost` : ''].filter(Boolean).join(', ');
+    const notes = [row.failed ? `${row.failed} failed` : '', row.lost ? `${row.lost} conn. lost` : '', row.refused ? `${row.refused} publishes refused` : ''].filter(Boolean).join(', ');
     const cells = [
-      `${row.peer === 'volley' ? '**volley**' : row.peer}${notes ? ` (${notes})` : ''}`,
+      `${row.peer === 'volley' || row.peer === 'volley-hub' ? `**${row.peer}**` : row.peer}${notes ? ` (${notes})` : ''}`,
       format(row.median),
       row.ratio === undefined ? '–' : `${row.ratio.toFixed(2)}×`,
       row.min === undefined ? '–' : `${format(row.min)}–${format(row.max)}`,

@@ -4,7 +4,8 @@
  * so the generator allocates nothing per read.
  *
  * In Socket.IO mode the connection joins the default namespace (`40`) before it counts as open, and answers
- * engine.io pings (`2` → `3`).
+ * engine.io pings (`2` → `3`). In hub mode it sends `connect` (and `subscribe`, for a subscriber) and counts as
+ * open once every reply is a result; later replies go to the `reply` hook.
  *
  * @module
  */
@@ -12,6 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { FrameReader, Op, buildMaskedFrame } from './frames.js';
+import { openingCommands, parseReplyHead, type HubReplyHead } from './hub-wire.js';
 import { readClock, type LatencyRecorder } from './latency.js';
 import { nowMicros } from './stamp.js';
 import type { Target } from './target.js';
@@ -27,10 +29,12 @@ type ClientState = (typeof ClientState)[keyof typeof ClientState];
 
 /** What a workload hears from a connection. */
 export interface ClientHooks {
-  /** Open (handshake done, Socket.IO namespace joined). */
+  /** Open (handshake done, Socket.IO namespace joined, hub `connect` and `subscribe` answered). */
   open?(client: BenchClient): void;
   /** A read completed `messages` data messages. */
   read?(client: BenchClient, messages: number): void;
+  /** Hub mode: a reply to a command sent after the opening ones (from its first bytes). */
+  reply?(client: BenchClient, reply: HubReplyHead): void;
   /** The server sent a close frame. */
   closeFrame?(client: BenchClient): void;
   /** The TCP connection is gone; `error` is null after a close we started. */
@@ -49,6 +53,8 @@ export interface ClientOptions {
   index?: number;
   /** Time allowed to open, in ms. @default 15000 */
   openTimeout?: number;
+  /** Hub mode: subscribe to the bench channel on open (a subscriber), or only connect (the publisher). @default false */
+  subscribe?: boolean;
   hooks?: ClientHooks;
 }
 
@@ -69,6 +75,10 @@ export class BenchClient {
   error: Error | null = null;
   /** We started the close (or destroyed the socket): its end is no error. */
   private closedByUs = false;
+  /** Hub mode: subscribe on open (a subscriber), or only connect. */
+  private readonly subscribe: boolean;
+  /** Hub mode: the id of the last opening command; its reply opens the connection. */
+  private readonly lastOpeningId: number;
 
   private readonly socket: Socket;
   private readonly target: Target;
@@ -83,6 +93,8 @@ export class BenchClient {
     this.target = target;
     this.index = options.index ?? 0;
     this.hooks = options.hooks ?? {};
+    this.subscribe = options.subscribe ?? false;
+    this.lastOpeningId = this.subscribe ? 2 : 1;
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -90,7 +102,7 @@ export class BenchClient {
     this.ready.catch(() => {}); // a workload that does not await it must not see an unhandled rejection
     this.reader = new FrameReader({
       stampOffset: options.stampOffset ?? 0,
-      socketio: target.socketio,
+      wire: target.wire,
       latency: options.latency ?? null,
       control: (opcode, head, length) => this.onControl(opcode, head, length),
     });
@@ -183,9 +195,12 @@ export class BenchClient {
       this.fail(new Error('handshake response has a wrong Sec-WebSocket-Accept'));
       return;
     }
-    if (this.target.socketio) {
+    if (this.target.wire === 'socketio') {
       this.state = ClientState.JOINING;
       this.sendFrame(Op.TEXT, SIO_CONNECT);
+    } else if (this.target.wire === 'volley-hub') {
+      this.state = ClientState.JOINING;
+      this.write(Buffer.concat(openingCommands(this.subscribe).map((command) => buildMaskedFrame(Op.TEXT, command, this.key))));
     } else {
       this.opened();
     }
@@ -213,11 +228,18 @@ export class BenchClient {
         this.fail(new Error(`closed by the server with code ${code}`), false);
       }
       this.hooks.closeFrame?.(this);
-    } else if (opcode === Op.TEXT && this.target.socketio) {
+    } else if (opcode === Op.TEXT && this.target.wire === 'socketio') {
       // engine.io: "2" ping → "3" pong; socket.io: "40{...}" namespace joined, "44" connect error.
       if (length === 1 && head[0] === 0x32) this.sendFrame(Op.TEXT, SIO_PONG);
       else if (head[0] === 0x34 && head[1] === 0x30 && this.state === ClientState.JOINING) this.opened();
       else if (head[0] === 0x34 && head[1] === 0x34) this.fail(new Error(`Socket.IO connect error: ${head.toString('latin1')}`));
+    } else if (opcode === Op.TEXT && this.target.wire === 'volley-hub') {
+      // A reply, or a push other than a publication (a `disconnect` push is followed by the close frame).
+      const reply = parseReplyHead(head);
+      if (reply === null) return;
+      if (this.state !== ClientState.JOINING) this.hooks.reply?.(this, reply);
+      else if (!reply.ok) this.fail(new Error(`the hub refused ${reply.id === 1 ? 'connect' : 'subscribe'}: ${reply.code || head.toString('latin1')}`));
+      else if (reply.id === this.lastOpeningId) this.opened();
     }
   }
 

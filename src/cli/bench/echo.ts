@@ -40,7 +40,7 @@ export interface EchoResult extends WindowReport {
 /** Runs the echo workload. */
 export async function runEcho(options: EchoOptions): Promise<EchoResult> {
   const { target, depth } = options;
-  const layout = buildPayload(options.size, target.socketio);
+  const layout = buildPayload(options.size, target.wire);
   const opcode = options.binary ? Op.BINARY : Op.TEXT;
   const latency = new LatencyRecorder();
   let received = 0;

@@ -4,6 +4,12 @@
  * or as fast as delivery keeps up (`max`: at most `window` messages not yet delivered to every subscriber).
  * Reports deliveries/s and publish→delivery latency.
  *
+ * Against Volley's hub (`--volley-hub`) the same happens through one channel: subscribers send `connect` and
+ * `subscribe` and count as open once both are answered; the publisher sends `publish` commands carrying the
+ * stamp at the start of `data`; a delivery is a `publication` push. The publisher keeps fewer than
+ * {@link HUB_MAX_UNANSWERED} publishes unanswered (the hub ends a connection with more than 256), and a publish
+ * the hub refuses is not expected at any subscriber.
+ *
  * @module
  */
 
@@ -40,6 +46,12 @@ export interface FanoutResult extends WindowReport {
   /** Messages delivered to subscribers in the window. */
   deliveries: number;
   deliveriesPerSec: number;
+  /** Messages published over the whole run (warm-up and window). */
+  totalPublished: number;
+  /** Messages delivered over the whole run (warm-up, window and drain). */
+  totalDeliveries: number;
+  /** Publishes the server refused (hub mode: error replies; they are expected nowhere). */
+  refused: number;
   /** Publish→delivery latency of deliveries in the window. */
   latency: LatencySummary;
   /** Deliveries still missing 3 s after publishing stopped (dropped by the server, or still queued). */
@@ -52,16 +64,21 @@ export interface FanoutResult extends WindowReport {
 const DRAIN_MS = 3000;
 /** The publisher stops writing while this much is queued in the generator (the server is not reading). */
 const PUBLISHER_MAX_QUEUED = 16 * 1024 * 1024;
+/** Hub mode: most publishes awaiting their reply (the hub ends a connection with more than 256). */
+export const HUB_MAX_UNANSWERED = 200;
 
 /** Runs the fanout workload. */
 export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
   const { target, subscribers: count } = options;
-  const layout = buildPayload(options.size, target.socketio);
+  const layout = buildPayload(options.size, target.wire);
+  const hub = target.wire === 'volley-hub';
   const latency = new LatencyRecorder();
   const maxMode = options.rate === 'max';
   let deliveries = 0;
   let expected = 0;
   let published = 0;
+  let answered = 0;
+  let refused = 0;
   let publishing = false;
   let lost = 0;
   let firstError: Error | null = null;
@@ -97,9 +114,21 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
       stampOffset: layout.stampOffset,
       localAddress: sourceAddress(i, options.sources),
       hooks: subscriberHooks,
+      subscribe: hub,
     });
   });
-  const publisher = new BenchClient(target, { hooks: { close: (_c, error) => noteLoss(error) } });
+  const publisher = new BenchClient(target, {
+    hooks: {
+      close: (_c, error) => noteLoss(error),
+      reply(_c, reply) {
+        answered++;
+        if (reply.ok) return;
+        refused++;
+        firstError ??= new Error(`the hub refused a publish: ${reply.code}`);
+        expected -= count - lost;
+      },
+    },
+  });
   await publisher.ready;
   const openSeconds = Math.round(performance.now() - t0) / 1000;
   let alive = count;
@@ -108,6 +137,8 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
   // Let every server finish registering the last subscribers (topic subscriptions, rooms).
   await sleep(200);
 
+  /** Hub mode: publishes that may be sent now without too many unanswered; otherwise unlimited. */
+  const room = (): number => (hub ? HUB_MAX_UNANSWERED - (published - answered) : Infinity);
   const publish = (n: number): void => {
     const now = nowMicros();
     alive = count - lost;
@@ -123,7 +154,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
     pumpScheduled = false;
     if (!publishing) return;
     const outstanding = Math.ceil((expected - deliveries) / Math.max(1, alive));
-    const n = options.window - outstanding;
+    const n = Math.min(options.window - outstanding, room());
     if (n > 0) publish(n);
   }
 
@@ -142,7 +173,9 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
       const due = Math.floor(((performance.now() - start) * rate) / 1000) + 1 - scheduled;
       if (due > 0) {
         scheduled += due;
-        if (publisher.writableLength < PUBLISHER_MAX_QUEUED) publish(due);
+        // A publish the queue or the reply window has no room for is skipped, not sent late.
+        const n = publisher.writableLength < PUBLISHER_MAX_QUEUED ? Math.min(due, room()) : 0;
+        if (n > 0) publish(n);
       }
       const next = start + (scheduled * 1000) / rate;
       timer = setTimeout(tick, Math.max(0, next - performance.now()));
@@ -173,7 +206,8 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
     },
   );
   const drainUntil = performance.now() + DRAIN_MS;
-  while (deliveries < expected && performance.now() < drainUntil) await sleep(50);
+  // In hub mode a refusal lowers `expected` when its reply arrives: wait for every reply too.
+  while ((deliveries < expected || (hub && answered < published)) && performance.now() < drainUntil) await sleep(50);
   const undelivered = Math.max(0, expected - deliveries);
   publisher.destroy();
   for (const s of subscribers) s.destroy();
@@ -184,6 +218,9 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
     publishedPerSec: perSecond(published1 - published0, window.seconds),
     deliveries: deliveries1 - deliveries0,
     deliveriesPerSec: perSecond(deliveries1 - deliveries0, window.seconds),
+    totalPublished: published,
+    totalDeliveries: deliveries,
+    refused,
     latency: latency.summary(),
     undelivered,
     connectionsLost: lost,

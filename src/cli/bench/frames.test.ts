@@ -4,8 +4,9 @@ import { Buffer } from 'node:buffer';
 import { FrameReader, Op, buildMaskedFrame } from './frames.js';
 import { LatencyRecorder, readClock } from './latency.js';
 import { StampedFrames } from './stamped-frames.js';
+import { HUB_CHANNEL } from './hub-wire.js';
 import { decodeStamp, encodeStamp } from './stamp.js';
-import { buildPayload } from './target.js';
+import { buildPayload, type Wire } from './target.js';
 
 const KEY = Uint8Array.of(0x37, 0xfa, 0x21, 0x3d);
 
@@ -23,7 +24,7 @@ function serverFrame(opcode: number, payload: Uint8Array, fin = true): Buffer {
 }
 
 function stamped(micros: number, size = 16): Buffer {
-  const { payload } = buildPayload(size, false);
+  const { payload } = buildPayload(size);
   encodeStamp(micros, payload);
   return payload;
 }
@@ -34,13 +35,13 @@ interface Seen {
   latency: LatencyRecorder;
 }
 
-function reader(options: { socketio?: boolean; stampOffset?: number } = {}): Seen {
+function reader(options: { wire?: Wire; stampOffset?: number } = {}): Seen {
   const controls: Seen['controls'] = [];
   const latency = new LatencyRecorder();
   latency.active = true;
   const r = new FrameReader({
     stampOffset: options.stampOffset ?? 0,
-    socketio: options.socketio ?? false,
+    wire: options.wire ?? 'websocket',
     latency,
     control: (opcode, head, length) => controls.push([opcode, head.toString('latin1'), length]),
   });
@@ -122,25 +123,54 @@ describe('FrameReader', () => {
   });
 
   test('in Socket.IO mode counts only "42" events and hands other packets to control', () => {
-    const { payload, stampOffset } = buildPayload(16, true);
+    const { payload, stampOffset } = buildPayload(16, 'socketio');
     encodeStamp(42, payload.subarray(stampOffset));
     const bytes = Buffer.concat([serverFrame(Op.TEXT, Buffer.from('0{"sid":"x"}')), serverFrame(Op.TEXT, Buffer.from('40{"sid":"y"}')), serverFrame(Op.TEXT, payload), serverFrame(Op.TEXT, Buffer.from('2'))]);
-    eachSplit(bytes, () => reader({ socketio: true, stampOffset }), ({ reader: r, controls }, how) => {
+    eachSplit(bytes, () => reader({ wire: 'socketio', stampOffset }), ({ reader: r, controls }, how) => {
       assert.equal(r.messages, 1, how);
       assert.deepEqual(controls.map(([op, head]) => [op, head.slice(0, 2)]), [[Op.TEXT, '0{'], [Op.TEXT, '40'], [Op.TEXT, '2']], how);
+    });
+  });
+
+  test('in hub mode counts only publication pushes, reads their stamps, and hands replies and other pushes to control', () => {
+    readClock.micros = 10_000;
+    const publication = (offset: number, micros: number, filler = 'x') => {
+      const stamp = Buffer.alloc(8);
+      encodeStamp(micros, stamp);
+      return Buffer.from(JSON.stringify({ type: 'publication', channel: HUB_CHANNEL, offset, data: `${stamp.toString('latin1')}${filler}`, time: 1 }));
+    };
+    const reply = Buffer.from('{"id":2,"result":{"epoch":"e","offset":0,"recovered":false,"publications":[]}}');
+    const gap = Buffer.from('{"type":"gap","channel":"bench","fromOffset":1,"toOffset":3,"epochChanged":false}');
+    const bytes = Buffer.concat([
+      serverFrame(Op.TEXT, reply),
+      serverFrame(Op.TEXT, publication(1, 9_000)),
+      serverFrame(Op.TEXT, gap),
+      serverFrame(Op.TEXT, publication(123_456, 8_000)),
+      serverFrame(Op.TEXT, publication(123_457, 8_000, 'z'.repeat(300))),
+    ]);
+    eachSplit(bytes, () => reader({ wire: 'volley-hub' }), ({ reader: r, controls, latency }, how) => {
+      assert.equal(r.messages, 3, how);
+      assert.deepEqual(controls, [
+        [Op.TEXT, reply.toString('latin1'), reply.length],
+        [Op.TEXT, gap.toString('latin1'), gap.length],
+      ], how);
+      const summary = latency.summary();
+      assert.equal(summary.count, 3, how);
+      assert.equal(summary.max, 2, how); // 2,000 µs, the two later ones
+      assert.equal(summary.p50, 2, how);
     });
   });
 });
 
 describe('StampedFrames', () => {
   test('builds N masked frames that carry the stamp of the batch', () => {
-    for (const [size, socketio] of [[16, false], [1024, false], [65536, false], [16, true]] as const) {
-      const layout = buildPayload(size, socketio);
+    for (const [size, wire] of [[16, 'websocket'], [1024, 'websocket'], [65536, 'websocket'], [16, 'socketio']] as const) {
+      const layout = buildPayload(size, wire);
       const frames = new StampedFrames(Op.TEXT, layout, KEY, 4);
       const batch = frames.build(3, 123_456_789);
       assert.equal(batch.length, 3 * frames.frameLength);
       readClock.micros = 123_457_789;
-      const seen = reader({ socketio, stampOffset: layout.stampOffset });
+      const seen = reader({ wire, stampOffset: layout.stampOffset });
       seen.reader.feed(batch, 0, batch.length);
       assert.equal(seen.reader.messages, 3, `size ${size}`);
       assert.equal(seen.latency.summary().p50, 1, `size ${size}`); // 1000 µs

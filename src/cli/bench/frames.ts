@@ -1,15 +1,18 @@
 /**
  * Frame bytes for the load generator: masked client frames built once and reused, and a reader that counts the
  * frames a server sends by their headers alone. Payloads are never decoded; the reader only looks at the 8-byte
- * send stamp (see `stamp.ts`) and, for Socket.IO and control frames, the first payload bytes.
+ * send stamp (see `stamp.ts`) and, for Socket.IO, hub and control frames, the first payload bytes (hub
+ * `publication` pushes: see `hub-wire.ts`).
  *
  * Masked frames are handled too: the raw `node:net` echo used as a floor sends the client's own masked frames back.
  *
  * @module
  */
 
+import { HUB_HEAD_SIZE, NOT_PUBLICATION, publicationStamp } from './hub-wire.js';
 import type { LatencyRecorder } from './latency.js';
 import { STAMP_SIZE, decodeStamp } from './stamp.js';
+import type { Wire } from './target.js';
 
 /** WebSocket opcodes used here (RFC 6455 §5.2). */
 export const Op = { CONT: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10 } as const;
@@ -48,11 +51,17 @@ export function payloadOffset(payloadLength: number): number {
 export interface ReaderOptions {
   /** Payload offset of the send stamp in data messages (a multiple of 4). */
   stampOffset: number;
-  /** Socket.IO mode: only text frames starting with `42` are messages; other text frames go to `control`. */
-  socketio: boolean;
+  /**
+   * What the server speaks. `socketio`: only text frames starting with `42` are messages; `volley-hub`: only
+   * `publication` pushes are. Other text frames go to `control`.
+   */
+  wire: Wire;
   /** Where stamps are recorded; null ignores them. */
   latency: LatencyRecorder | null;
-  /** A control frame, or a Socket.IO packet other than an event: `head` holds its first (unmasked) payload bytes. */
+  /**
+   * A control frame, a Socket.IO packet other than an event, or a hub message other than a publication (a
+   * reply, another push): `head` holds its first (unmasked) payload bytes.
+   */
   control(opcode: number, head: Buffer, length: number): void;
 }
 
@@ -60,6 +69,8 @@ const READ_HEADER = 0;
 const READ_PAYLOAD = 1;
 const CHAR_4 = 0x34;
 const CHAR_2 = 0x32;
+/** {@link FrameReader} `startMessage`: the frame went to `control`, it is no data message. */
+const NOT_A_MESSAGE = -2;
 
 /**
  * Counts complete data messages in a stream of frames split anywhere. Frames entirely inside one read are handled
@@ -70,7 +81,7 @@ export class FrameReader {
   messages = 0;
 
   private readonly stampOffset: number;
-  private readonly socketio: boolean;
+  private readonly wire: Wire;
   private readonly latency: LatencyRecorder | null;
   private readonly onControl: ReaderOptions['control'];
 
@@ -83,7 +94,7 @@ export class FrameReader {
   private mask = 0;
   private length = 0;
   private read = 0;
-  private readonly head = Buffer.alloc(128);
+  private readonly head = Buffer.alloc(HUB_HEAD_SIZE);
   private headWant = 0;
   // The message being assembled (fragmented messages keep their first frame's stamp).
   private messageStamp = -1;
@@ -94,7 +105,7 @@ export class FrameReader {
 
   constructor(options: ReaderOptions) {
     this.stampOffset = options.stampOffset;
-    this.socketio = options.socketio;
+    this.wire = options.wire;
     this.latency = options.latency;
     this.onControl = options.control;
   }
@@ -124,7 +135,7 @@ export class FrameReader {
               at += 4;
             }
             if (end - at >= length) {
-              this.complete(b0 & 0x0f, (b0 & 0x80) !== 0, length, buf, at, mask);
+              this.complete(b0 & 0x0f, (b0 & 0x80) !== 0, length, buf, at, mask, length);
               pos = at + length;
             } else {
               this.begin(b0, length, mask);
@@ -151,7 +162,7 @@ export class FrameReader {
       pos += take;
       if (this.read === this.length) {
         this.state = READ_HEADER;
-        this.complete(this.opcode, this.fin, this.length, this.head, 0, 0);
+        this.complete(this.opcode, this.fin, this.length, this.head, 0, 0, this.headWant);
       }
     }
     this.flushRun();
@@ -176,7 +187,7 @@ export class FrameReader {
       at = 10;
     }
     const mask = (h[1]! & 0x80) !== 0 ? h.readUInt32BE(at) : 0;
-    if (length === 0) this.complete(h[0]! & 0x0f, (h[0]! & 0x80) !== 0, 0, h, 0, 0);
+    if (length === 0) this.complete(h[0]! & 0x0f, (h[0]! & 0x80) !== 0, 0, h, 0, 0, 0);
     else this.begin(h[0]!, length, mask);
     return pos;
   }
@@ -188,26 +199,23 @@ export class FrameReader {
     this.mask = mask;
     this.length = length;
     this.read = 0;
-    this.headWant = Math.min(length, this.opcode >= 8 ? 125 : this.stampOffset + STAMP_SIZE);
+    this.headWant = Math.min(length, this.opcode >= 8 ? 125 : this.wire === 'volley-hub' ? HUB_HEAD_SIZE : this.stampOffset + STAMP_SIZE);
   }
 
-  /** A whole frame: its payload starts at `src[at]` (at least its first bytes are there), masked with `mask`. */
-  private complete(opcode: number, fin: boolean, length: number, src: Uint8Array, at: number, mask: number): void {
+  /**
+   * A whole frame of `length` bytes: its payload starts at `src[at]`, masked with `mask`; `available` of its
+   * bytes are there (all of them, or the head kept while it spanned reads).
+   */
+  private complete(opcode: number, fin: boolean, length: number, src: Uint8Array, at: number, mask: number, available: number): void {
     if (opcode >= 8) {
       this.onControl(opcode, this.copyHead(src, at, Math.min(length, 125), mask), length);
       return;
     }
     if (opcode !== Op.CONT) {
-      if (this.socketio) {
-        const isEvent =
-          opcode === Op.TEXT && length >= 2 && (src[at]! ^ (mask >>> 24)) === CHAR_4 && (src[at + 1]! ^ ((mask >>> 16) & 0xff)) === CHAR_2;
-        if (!isEvent) {
-          this.onControl(opcode, this.copyHead(src, at, Math.min(length, 16), mask), length);
-          return;
-        }
-      }
+      const stamp = this.startMessage(opcode, length, src, at, mask, available);
+      if (stamp === NOT_A_MESSAGE) return;
       this.inMessage = true;
-      this.messageStamp = length >= this.stampOffset + STAMP_SIZE ? decodeStamp(src, at + this.stampOffset, mask) : -1;
+      this.messageStamp = stamp;
     } else if (!this.inMessage) {
       return;
     }
@@ -222,6 +230,34 @@ export class FrameReader {
       this.runStamp = stamp;
       this.runCount = 1;
     }
+  }
+
+  /**
+   * The first frame of a message: its send stamp (-1 when it has none), or {@link NOT_A_MESSAGE} after handing it
+   * to `control` (a Socket.IO packet other than an event, a hub message other than a publication).
+   */
+  private startMessage(opcode: number, length: number, src: Uint8Array, at: number, mask: number, available: number): number {
+    switch (this.wire) {
+      case 'socketio': {
+        const isEvent =
+          opcode === Op.TEXT && length >= 2 && (src[at]! ^ (mask >>> 24)) === CHAR_4 && (src[at + 1]! ^ ((mask >>> 16) & 0xff)) === CHAR_2;
+        if (!isEvent) {
+          this.onControl(opcode, this.copyHead(src, at, Math.min(length, 16), mask), length);
+          return NOT_A_MESSAGE;
+        }
+        break;
+      }
+      case 'volley-hub': {
+        const n = Math.min(available, HUB_HEAD_SIZE);
+        // Hubs never mask; the raw echo would, and then only the head is unmasked to look at.
+        const stamp = mask === 0 ? publicationStamp(src, at, available) : publicationStamp(this.copyHead(src, at, n, mask), 0, n);
+        if (stamp === NOT_PUBLICATION) this.onControl(opcode, this.copyHead(src, at, n, mask), length);
+        return stamp === NOT_PUBLICATION ? NOT_A_MESSAGE : stamp;
+      }
+      case 'websocket':
+        break;
+    }
+    return length >= this.stampOffset + STAMP_SIZE ? decodeStamp(src, at + this.stampOffset, mask) : -1;
   }
 
   private flushRun(): void {

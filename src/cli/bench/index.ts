@@ -3,7 +3,9 @@
  * do their own handshake; message frames are masked once and reused; sends are pipelined in large writes; replies
  * are counted from frame headers alone, with latency from a send stamp carried in each payload (HDR histogram).
  *
- * Workloads: `echo`, `fanout`, `idle`, `connect` (see `docs/benchmarks.md`). The result is JSON on stdout (or
+ * Workloads: `echo`, `fanout`, `idle`, `connect` (see `docs/benchmarks.md`). Besides plain WebSocket messages the
+ * generator speaks Socket.IO (`--socketio`) and, for `fanout`, Volley's hub protocol (`--volley-hub`: one channel,
+ * `publish` commands, `publication` pushes). The result is JSON on stdout (or
  * `--json FILE`) and one human line on stderr. The module also runs on its own:
  * `node dist/cli/bench/index.js echo -c 100 -d 16`.
  *
@@ -24,7 +26,7 @@ import { runEcho } from './echo.js';
 import { runFanout } from './fanout.js';
 import { runIdle } from './idle.js';
 import type { CommonOptions } from './measure.js';
-import { parseTarget } from './target.js';
+import { parseTarget, type Wire } from './target.js';
 import { summarize } from './summary.js';
 
 const WORKLOADS = ['echo', 'fanout', 'idle', 'connect'] as const;
@@ -38,6 +40,7 @@ const spec: CommandSpec = {
   options: {
     url: { type: 'string', value: 'URL', default: 'ws://127.0.0.1:9001/', description: 'Server to load' },
     socketio: { type: 'boolean', description: 'Speak Socket.IO 4 (engine.io v4 over WebSocket, event "m")' },
+    'volley-hub': { type: 'boolean', description: "fanout: speak Volley's hub protocol (JSON; subscribe to and publish on channel 'bench'; URL path /ws unless given)" },
     connections: { type: 'string', short: 'c', value: 'N', description: 'echo: connections (100); connect: connections in flight (32)' },
     size: { type: 'string', short: 's', value: 'BYTES', description: 'Message size, at least 8 (echo 16, fanout 32)' },
     binary: { type: 'boolean', description: 'Send binary messages instead of text' },
@@ -62,6 +65,7 @@ const spec: CommandSpec = {
     '  volley bench idle -k 10000',
     '  volley bench connect -c 32',
     '  volley bench echo --socketio --url ws://127.0.0.1:9001',
+    '  volley bench fanout --volley-hub -n 10000 --rate 10 --url ws://127.0.0.1:8080/ws',
     '',
     'Servers for comparison live in bench/servers/; `npm run bench:compare` runs them all (docs/benchmarks.md).',
   ].join('\n'),
@@ -86,9 +90,14 @@ async function bench(args: ParsedArgs, io: CliIo): Promise<number> {
   const v = args.values;
   const url = str(v.url) ?? 'ws://127.0.0.1:9001/';
   const socketio = v.socketio === true;
+  const volleyHub = v['volley-hub'] === true;
   const binary = v.binary === true;
+  if (socketio && volleyHub) throw new UsageError('--socketio and --volley-hub exclude each other');
   if (socketio && binary) throw new UsageError('--binary is not supported with --socketio (Socket.IO sends binary as attachments)');
-  const target = parseTarget(url, socketio);
+  if (volleyHub && binary) throw new UsageError('--binary is not supported with --volley-hub (the generator speaks the JSON encoding)');
+  if (volleyHub && workload !== 'fanout') throw new UsageError('--volley-hub runs the fanout workload only');
+  const wire: Wire = socketio ? 'socketio' : volleyHub ? 'volley-hub' : 'websocket';
+  const target = parseTarget(url, wire);
   const statsOption = str(v['stats-url']);
   const statsUrl = statsOption === 'none' ? null : (statsOption ?? `http://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port + 1}/stats`);
   const common: CommonOptions = {
@@ -146,6 +155,7 @@ async function bench(args: ParsedArgs, io: CliIo): Promise<number> {
     workload,
     url,
     socketio,
+    wire,
     params: workload === 'idle' ? params : { ...params, warmup: common.warmupMs / 1000, duration: common.durationMs / 1000 },
     startedAt: started.toISOString(),
     node: process.version,

@@ -86,7 +86,7 @@ const DRAIN_MS = 3000;
 
 /** Runs the workload. */
 export async function runMultinode(options: MultinodeOptions): Promise<MultinodeResult> {
-  const targets = options.urls.map((url) => parseTarget(url, false));
+  const targets = options.urls.map((url) => parseTarget(url, 'volley-hub'));
   const latency = new LatencyRecorder();
   let lost = 0;
   let firstError: string | null = null;

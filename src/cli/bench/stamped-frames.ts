@@ -1,11 +1,13 @@
 /**
  * Pre-built masked message frames of one connection: the frame is masked once with the connection's fixed key
- * and repeated `maxBatch` times; sending `n` messages copies `n` frames and patches in the (masked) send stamp.
+ * and repeated `maxBatch` times; sending `n` messages copies `n` frames and patches in the (masked) send stamp,
+ * and, for hub `publish` commands, a fresh fixed-width id per frame.
  *
  * @module
  */
 
 import { buildMaskedFrame, payloadOffset } from './frames.js';
+import { FIRST_PUBLISH_ID, writeId } from './hub-wire.js';
 import { STAMP_SIZE, encodeStamp } from './stamp.js';
 import type { PayloadLayout } from './target.js';
 
@@ -15,8 +17,13 @@ export class StampedFrames {
   readonly frameLength: number;
   private readonly template: Buffer;
   private readonly stampAt: number;
+  /** Frame offset of the id digits, or -1 when the messages carry none. */
+  private readonly idAt: number;
+  private readonly idPhase: number;
   private readonly key: Uint8Array;
   private readonly stamp = Buffer.alloc(STAMP_SIZE);
+  /** The id of the next frame built (when the messages carry ids). */
+  private nextId = FIRST_PUBLISH_ID;
 
   constructor(opcode: number, layout: PayloadLayout, key: Uint8Array, maxBatch: number) {
     const frame = buildMaskedFrame(opcode, layout.payload, key);
@@ -24,6 +31,8 @@ export class StampedFrames {
     this.template = Buffer.allocUnsafe(frame.length * maxBatch);
     for (let i = 0; i < maxBatch; i++) frame.copy(this.template, i * frame.length);
     this.stampAt = payloadOffset(layout.payload.length) + layout.stampOffset;
+    this.idAt = layout.idOffset === undefined ? -1 : payloadOffset(layout.payload.length) + layout.idOffset;
+    this.idPhase = layout.idOffset ?? 0;
     this.key = key;
   }
 
@@ -32,7 +41,7 @@ export class StampedFrames {
     return this.template.length / this.frameLength;
   }
 
-  /** `n` frames (n ≤ maxBatch) stamped with `micros`, in one new buffer ready to write. */
+  /** `n` frames (n ≤ maxBatch) stamped with `micros` (and numbered), in one new buffer ready to write. */
   build(n: number, micros: number): Buffer {
     const size = n * this.frameLength;
     const out = Buffer.allocUnsafe(size);
@@ -52,6 +61,9 @@ export class StampedFrames {
       out[p + 5] = s5;
       out[p + 6] = s6;
       out[p + 7] = s7;
+    }
+    if (this.idAt >= 0) {
+      for (let p = this.idAt; p < size; p += this.frameLength) writeId(this.nextId++, out, p, k, this.idPhase);
     }
     return out;
   }

@@ -1,13 +1,23 @@
 /**
- * The server under test: where to connect, the upgrade request (built once, with a fixed key: servers never
- * track keys), and the message payload layout for raw WebSocket or Socket.IO.
+ * The server under test: where to connect, what it speaks ({@link Wire}), the upgrade request (built once, with a
+ * fixed key: servers never track keys), and the message payload layout for each wire format.
  *
  * @module
  */
 
 import { createHash, randomBytes } from 'node:crypto';
 import { UsageError } from '../command.js';
+import { HUB_PATH, HUB_SUBPROTOCOL, publishPayload } from './hub-wire.js';
 import { STAMP_SIZE } from './stamp.js';
+
+/**
+ * What the generator speaks over WebSocket:
+ * - `websocket`: plain messages; the server relays them as they are;
+ * - `socketio`: Socket.IO 4 (engine.io v4), messages are events named `m`;
+ * - `volley-hub`: Volley's hub protocol, JSON (`connect`, `subscribe`, `publish`; deliveries are `publication`
+ *   pushes). Fanout only.
+ */
+export type Wire = 'websocket' | 'socketio' | 'volley-hub';
 
 /** Where and how to connect. */
 export interface Target {
@@ -15,8 +25,7 @@ export interface Target {
   port: number;
   /** Request path with query. */
   path: string;
-  /** Speak Socket.IO (engine.io v4 over WebSocket) instead of plain WebSocket messages. */
-  socketio: boolean;
+  wire: Wire;
   /** The upgrade request bytes. */
   request: Buffer;
   /** The `Sec-WebSocket-Accept` value the server must answer. */
@@ -26,8 +35,11 @@ export interface Target {
 /** The Socket.IO path when the URL gives none. */
 export const SOCKETIO_PATH = '/socket.io/?EIO=4&transport=websocket';
 
-/** Parses `ws://host:port/path`; with `socketio` a bare `/` becomes the engine.io WebSocket endpoint. */
-export function parseTarget(url: string, socketio: boolean): Target {
+/**
+ * Parses `ws://host:port/path`. A bare `/` becomes the engine.io WebSocket endpoint for `socketio` and `/ws` for
+ * `volley-hub` (whose request also offers the JSON subprotocol).
+ */
+export function parseTarget(url: string, wire: Wire = 'websocket'): Target {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -38,15 +50,17 @@ export function parseTarget(url: string, socketio: boolean): Target {
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   const port = parsed.port === '' ? 80 : Number(parsed.port);
   let path = `${parsed.pathname}${parsed.search}`;
-  if (socketio && (path === '/' || path === '')) path = SOCKETIO_PATH;
+  if (path === '/' || path === '') path = wire === 'socketio' ? SOCKETIO_PATH : wire === 'volley-hub' ? HUB_PATH : path;
   const key = randomBytes(16).toString('base64');
   const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
   const request = Buffer.from(
     `GET ${path} HTTP/1.1\r\nHost: ${parsed.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+      (wire === 'volley-hub' ? `Sec-WebSocket-Protocol: ${HUB_SUBPROTOCOL}\r\n` : '') +
+      '\r\n',
     'latin1',
   );
-  return { host, port, path, socketio, request, accept };
+  return { host, port, path, wire, request, accept };
 }
 
 /** A message payload with a placeholder stamp, and where the stamp goes. */
@@ -54,20 +68,24 @@ export interface PayloadLayout {
   payload: Buffer;
   /** Offset of the stamp in the payload (a multiple of 4). */
   stampOffset: number;
+  /** Offset of a fixed-width command id that every message must change (hub `publish` commands only). */
+  idOffset?: number;
 }
 
 const FILLER = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
 /**
  * A `size`-byte message: the stamp, then ASCII filler (valid UTF-8 and JSON-safe). In Socket.IO mode the message
- * is the event `42["m","<size characters>"]`, so the frame payload is 10 bytes larger than `size`.
+ * is the event `42["m","<size characters>"]`, so the frame payload is 10 bytes larger than `size`; in hub mode it
+ * is a `publish` command whose `data` is the `size`-character string.
  */
-export function buildPayload(size: number, socketio: boolean): PayloadLayout {
+export function buildPayload(size: number, wire: Wire = 'websocket'): PayloadLayout {
   if (size < STAMP_SIZE) throw new UsageError(`--size must be at least ${STAMP_SIZE} bytes (the send stamp)`);
+  if (wire === 'volley-hub') return publishPayload(size, FILLER);
   const body = Buffer.alloc(size);
   body.fill('A', 0, STAMP_SIZE, 'latin1');
   if (size > STAMP_SIZE) body.fill(FILLER, STAMP_SIZE, size, 'latin1');
-  if (!socketio) return { payload: body, stampOffset: 0 };
+  if (wire === 'websocket') return { payload: body, stampOffset: 0 };
   const prefix = Buffer.from('42["m","', 'latin1');
   return { payload: Buffer.concat([prefix, body, Buffer.from('"]', 'latin1')]), stampOffset: prefix.length };
 }
