@@ -173,6 +173,8 @@ export function encodingForSubprotocol(subprotocol: string | false | undefined):
 export interface EncodedMessage {
   /** The JSON text (computed on first call, then cached). */
   json(): string;
+  /** The JSON text as UTF-8 bytes (computed on first call, then cached). Shared: never modify them. */
+  jsonBytes(): Buffer;
   /** The MessagePack bytes (computed on first call, then cached). Shared: never modify them. */
   msgpack(): Uint8Array;
   /** The frame for `encoding`. */
@@ -191,9 +193,11 @@ export interface EncodedMessage {
  */
 export function encodeOnce(message: Push): EncodedMessage {
   let json: string | undefined;
+  let jsonBytes: Buffer | undefined;
   let msgpack: Uint8Array | undefined;
   const encoded: EncodedMessage = {
     json: () => (json ??= encodeJson(message)),
+    jsonBytes: () => (jsonBytes ??= Buffer.from(encoded.json(), 'utf8')),
     msgpack: () => (msgpack ??= encodeMsgpack(message)),
     get: (encoding) => (encoding === 'msgpack' ? encoded.msgpack() : encoded.json()),
   };

@@ -12,6 +12,7 @@ import { guardProcess } from '../test-support/process-guard.js';
 import { createTokenVerifier } from './auth.js';
 import { HubError } from './errors.js';
 import { MemoryPresenceStore } from '../engines/index.js';
+import { noopMetrics } from './metrics.js';
 import { HubClient, ReplyError, type HubClientOptions, type HubMessage } from './testing/hub-client.js';
 import { LaggyPresenceStore } from './testing/laggy-presence.js';
 import { startHub, type StartedHub, type StartHubOptions } from './testing/start-hub.js';
@@ -415,6 +416,28 @@ describe('server-side API', () => {
       assert.equal(code, 4004);
     },
   );
+});
+
+describe('delivery metrics', () => {
+  test('count the UTF-8 bytes sent, not UTF-16 units (regression: non-ASCII data was undercounted)', T, async () => {
+    const delivered: number[] = [];
+    const started = await hub({
+      allowAnonymous: true,
+      rateLimits: { connection: false },
+      namespaces: { default: { subscribe: 'anyone', publish: 'anyone' } },
+      metrics: { ...noopMetrics, delivered: (_ns, _count, bytes) => delivered.push(bytes) },
+    });
+    const ch = channel();
+    const subscriber = await connected('json', undefined, started);
+    await subscriber.client.ok('subscribe', { channel: ch });
+    const { offset } = (await started.hub.publish(ch, { text: 'Grüße €✓' })) as { offset: number };
+    const push = await subscriber.client.nextPush(isPublication(ch));
+    assert.equal(push['offset'], offset);
+    assert.deepEqual(push['data'], { text: 'Grüße €✓' });
+    const frame = JSON.stringify(subscriber.client.log.at(-1));
+    assert.deepEqual(delivered, [Buffer.byteLength(frame)]);
+    assert.ok(Buffer.byteLength(frame) > frame.length, 'the test data is not ASCII');
+  });
 });
 
 describe('malformed and hostile commands', () => {

@@ -504,9 +504,15 @@ export class Session {
       }
       sub.offset = publication.offset;
     }
-    const frame = this.codec.encoding === 'json' ? shared.json() : shared.msgpack();
-    this.write(frame, true);
-    return typeof frame === 'string' ? frame.length : frame.byteLength;
+    if (this.codec.encoding === 'msgpack') {
+      const bytes = shared.msgpack();
+      this.write(bytes, true);
+      return bytes.byteLength;
+    }
+    // Bytes are encoded once per publication; their length is also the right count for non-ASCII text.
+    const bytes = shared.jsonBytes();
+    this.write(this.transport.textAsBytes === true ? bytes : shared.json(), true);
+    return bytes.byteLength;
   }
 
   // --------------------------------------------------------------------------------------------------- helpers

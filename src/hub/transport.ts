@@ -19,6 +19,11 @@ export interface Transport {
    * control pushes) may exceed the soft limit up to a hard one, so a lossy subscriber still gets its replies.
    */
   write(message: string | Uint8Array, essential: boolean): boolean;
+  /**
+   * Whether `write` also takes JSON text as its UTF-8 bytes (and sends them as text). A broadcast then encodes
+   * its text to bytes once instead of once per subscriber.
+   */
+  readonly textAsBytes?: boolean;
   /** Bytes queued and not yet sent. */
   readonly bufferedAmount: number;
   /** Ends the connection; `code`/`reason` go into the close frame where the transport has one. */

@@ -131,9 +131,13 @@ export class WebSocketTransport {
   }
 }
 
+const TEXT = { binary: false } as const;
+const BINARY = { binary: true } as const;
+
 /** One WebSocket as a hub transport. */
 class SocketTransport implements Transport {
   readonly kind = 'websocket';
+  readonly textAsBytes = true;
   constructor(
     private readonly ws: WebSocket,
     readonly encoding: Encoding,
@@ -148,7 +152,8 @@ class SocketTransport implements Transport {
     // Only bytes the kernel has not taken count: a burst written in one tick to a healthy client is not slowness.
     const stuck = this.ws.writableLength;
     if (stuck > (essential ? 2 * this.maxQueueBytes : this.maxQueueBytes)) return false;
-    this.ws.send(message);
+    // JSON goes out as text even when it comes as bytes (encoded once for a whole broadcast).
+    this.ws.send(message, this.encoding === 'json' ? TEXT : BINARY);
     return true;
   }
 
