@@ -339,6 +339,11 @@ describe('redis and nodeId (several nodes on one Redis)', () => {
     assert.equal(fromEnv.config.nodeId, 'n2');
     const fromFile = await load(workdir({ 'volley.config.json': { redis: { url: 'redis+cluster://a:7000,b:7001', sharded: true } } }));
     assert.equal(fromFile.config.redis?.sharded, true);
+    // Sharded Pub/Sub is the default on a cluster URL (plain Pub/Sub there hides a lost node), not elsewhere.
+    const clusterDefault = await load(workdir({ 'volley.config.json': { redis: { url: 'redis+cluster://a:7000,b:7001' } } }));
+    assert.equal(clusterDefault.config.redis?.sharded, true);
+    const clusterOff = await load(workdir({ 'volley.config.json': { redis: { url: 'redis+cluster://a:7000', sharded: false } } }));
+    assert.equal(clusterOff.config.redis?.sharded, false);
     assert.equal(fromFile.config.redis?.prefix, 'volley:');
   });
 

@@ -19,6 +19,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseRedisUrl } from '../engines/redis/url.js';
 import { createTokenVerifier, type TokenVerifierOptions } from '../hub/auth.js';
 import { createHttpHooks } from '../hub/hooks.js';
 import { DEFAULT_HUB_LIMITS, type HubLimits } from '../hub/hub.js';
@@ -124,7 +125,11 @@ export interface RedisConfig {
    * Env `VOLLEY_REDIS_PREFIX`, flag `--redis-prefix`. @default 'volley:'
    */
   readonly prefix: string;
-  /** Sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+); use it on a Redis Cluster. @default false */
+  /**
+   * Sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+). On a cluster, plain Pub/Sub is broadcast to every
+   * node and a lost connection to one of them goes unreported. @default true on a `redis+cluster://` URL,
+   * false otherwise
+   */
   readonly sharded: boolean;
   /**
    * How long a command waits for a Redis that is not reachable before it fails (a publish then gets
@@ -235,7 +240,7 @@ export const CONFIG_DEFAULTS = Object.freeze({
 });
 
 /** Defaults of the `redis` settings other than `url`. */
-export const REDIS_DEFAULTS = Object.freeze({ prefix: 'volley:', sharded: false, offlineTimeoutMs: 2000, relayTimeoutMs: 5000 });
+export const REDIS_DEFAULTS = Object.freeze({ prefix: 'volley:', offlineTimeoutMs: 2000, relayTimeoutMs: 5000 });
 
 /** A configuration mistake: `source` says where (a file, an environment variable, a flag), `key` what. */
 export class ConfigError extends Error {
@@ -529,13 +534,21 @@ function resolveConfig(raw: Record<string, unknown>, cwd: string, warnings: stri
   };
 }
 
+function isClusterUrl(url: string): boolean {
+  try {
+    return parseRedisUrl(url).mode === 'cluster';
+  } catch {
+    return false; // reported where the URL is checked
+  }
+}
+
 /** The complete Redis settings, or undefined without a URL (other Redis settings alone are a mistake). */
 function resolveRedis(raw: Partial<RedisConfig> | undefined): RedisConfig | undefined {
   if (raw === undefined) return undefined;
   if (raw.url === undefined) {
     throw new ConfigError('configuration', 'redis.url', '"redis.url" is required with other redis settings (or set VOLLEY_REDIS_URL, --redis)');
   }
-  return { ...REDIS_DEFAULTS, ...raw, url: raw.url };
+  return { ...REDIS_DEFAULTS, ...raw, url: raw.url, sharded: raw.sharded ?? isClusterUrl(raw.url) };
 }
 
 /** A Redis URL without its password, for logs and the status page. */

@@ -27,6 +27,7 @@
  * @module
  */
 
+import type { Cluster } from 'ioredis';
 import type { RedisClient, RedisClients } from '../engines/redis/connection.js';
 import type { HubLogger } from '../hub/hub.js';
 import {
@@ -168,11 +169,7 @@ export class RedisSessionRelay implements SessionRelay {
     if (this.#state !== State.CREATED) throw new Error(`the relay is ${this.#state}`);
     let others: number | undefined;
     try {
-      const reply = (await this.#command.call('check the node id', 'PUBSUB', [
-        this.#sharded ? 'SHARDNUMSUB' : 'NUMSUB',
-        this.#channelOf(this.nodeId),
-      ])) as [string, number];
-      others = Number(reply[1]);
+      others = await this.#countListeners(this.#channelOf(this.nodeId));
     } catch (error) {
       this.#logger.warn({ err: error }, 'Redis unreachable at start: the node id is not checked; the relay starts when Redis answers');
     }
@@ -181,6 +178,20 @@ export class RedisSessionRelay implements SessionRelay {
     }
     this.#state = State.STARTED;
     if (this.#subscriber.ready) await this.#subscribe();
+  }
+
+  /**
+   * How many connections listen on `channel`. `PUBSUB (SHARD)NUMSUB` has no key, so on a cluster it goes to one
+   * node, which counts only its own listeners: ask every master and add up.
+   */
+  async #countListeners(channel: string): Promise<number> {
+    const args = [this.#sharded ? 'SHARDNUMSUB' : 'NUMSUB', channel];
+    const count = (reply: unknown) => Number((reply as [string, number])[1]);
+    if (this.#command.mode !== 'cluster') return count(await this.#command.call('check the node id', 'PUBSUB', args));
+    await this.#command.call('check the node id', 'PING', []); // waits for the cluster, or fails like any call
+    const masters = (this.#command.redis as Cluster).nodes('master');
+    const replies = await Promise.all(masters.map((node) => node.call('PUBSUB', ...args)));
+    return replies.reduce<number>((sum, reply) => sum + count(reply), 0);
   }
 
   serve(transport: RelayTransport, handler: (exchange: RelayExchange) => void): void {

@@ -91,6 +91,8 @@ interface ClientSettings {
   readonly name: string;
   readonly offlineTimeoutMs: number;
   readonly onError: (error: Error, connection: string) => void;
+  /** Cluster command connection: connect to every master before counting as ready (see {@link RedisClient}). */
+  readonly warmUp?: boolean;
 }
 
 /** A command argument. */
@@ -121,6 +123,11 @@ type State = (typeof State)[keyof typeof State];
 /**
  * One ioredis connection (or cluster) with bounded waits: {@link call} and {@link evalScript} wait for the
  * connection at most `offlineTimeoutMs` and turn every failure into a {@link RedisEngineError}.
+ *
+ * A cluster's command connection counts as ready only once its connection to every master is: ioredis connects
+ * to a node on the first command for it, and while that connection is being made (with the offline queue off)
+ * it retries the commands that follow 100 ms later through a random node, whose MOVED sends them on behind later
+ * ones — the publishes of a burst then arrived out of order.
  */
 export class RedisClient {
   /** The ioredis client; the broker listens to its Pub/Sub events. */
@@ -129,6 +136,9 @@ export class RedisClient {
   /** The connection name (`CLIENT SETNAME`). */
   readonly name: string;
   #state: State = State.OPEN;
+  /** Cluster warm-ups started (one per 'ready'); the connection counts as ready once the latest one ended. */
+  #warmUps = 0;
+  #warmedUp = 0;
   #lastError: Error | undefined;
   #reported = false;
   readonly #waiters = new Set<Waiter>();
@@ -142,19 +152,17 @@ export class RedisClient {
     this.#settings = settings;
     redis.on('error', (error: Error) => this.#failed(error));
     redis.on('ready', () => {
-      this.#lastError = undefined;
-      this.#reported = false;
-      for (const waiter of this.#waiters) {
-        clearTimeout(waiter.timer);
-        waiter.resolve();
-      }
-      this.#waiters.clear();
+      if (settings.warmUp !== true) return this.#nowReady();
+      const epoch = ++this.#warmUps;
+      void this.#warmUp().then(() => {
+        if (epoch === this.#warmUps && this.redis.status === 'ready') this.#nowReady();
+      });
     });
   }
 
   /** Whether commands can be sent now. */
   get ready(): boolean {
-    return this.#state === State.OPEN && this.redis.status === 'ready';
+    return this.#state === State.OPEN && this.#connected();
   }
 
   /** Whether {@link close} was called. */
@@ -169,7 +177,7 @@ export class RedisClient {
    */
   whenReady(what: string): Promise<void> {
     if (this.#state === State.CLOSED) return Promise.reject(new EngineError(EngineErrorCode.INVALID_STATE, 'the Redis connection is closed'));
-    if (this.redis.status === 'ready') return Promise.resolve();
+    if (this.#connected()) return Promise.resolve();
     if (this.redis.status === 'end') return Promise.reject(this.#unavailable(what));
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = {
@@ -241,6 +249,28 @@ export class RedisClient {
     this.redis.disconnect();
   }
 
+  /** Connected, and (cluster command connection) warmed up since the last 'ready'. */
+  #connected(): boolean {
+    return this.redis.status === 'ready' && this.#warmedUp === this.#warmUps;
+  }
+
+  /** Connects to every master of the cluster (a PING each, failures ignored: commands then meet them). */
+  async #warmUp(): Promise<void> {
+    const nodes = (this.redis as Cluster).nodes('master');
+    await Promise.all(nodes.map((node) => (node.status === 'ready' ? undefined : node.ping().catch(() => undefined))));
+  }
+
+  #nowReady(): void {
+    this.#warmedUp = this.#warmUps;
+    this.#lastError = undefined;
+    this.#reported = false;
+    for (const waiter of this.#waiters) {
+      clearTimeout(waiter.timer);
+      waiter.resolve();
+    }
+    this.#waiters.clear();
+  }
+
   #failed(error: Error): void {
     this.#lastError = error;
     if (this.#state === State.CLOSED || this.#reported) return;
@@ -300,7 +330,13 @@ export function createRedisClients(url: string = DEFAULT_REDIS_URL, options: Red
   const connect = (role: 'cmd' | 'sub', sharded: boolean): RedisClient => {
     const name = `volley-${role}-${safe}`;
     const redis = openRedis(parsed, options, settings, name, role === 'sub', sharded);
-    return new RedisClient(redis, { mode: parsed.mode, name, offlineTimeoutMs: settings.offlineTimeoutMs, onError: settings.onError });
+    return new RedisClient(redis, {
+      mode: parsed.mode,
+      name,
+      offlineTimeoutMs: settings.offlineTimeoutMs,
+      onError: settings.onError,
+      warmUp: parsed.mode === 'cluster' && role === 'cmd',
+    });
   };
   const command = connect('cmd', false);
   let subscriber: RedisClient | undefined;
@@ -370,6 +406,10 @@ function openRedis(
           sentinels: url.nodes.map((n) => ({ host: n.host, port: n.port })),
           name: url.masterName!,
           sentinelRetryStrategy: retry,
+          // Reconnect as soon as a Sentinel announces +switch-master. Without it the connections stay on the old
+          // master until it is demoted (a healthy one only at the Sentinel's next INFO poll, up to 10 s later),
+          // and whatever is written there meanwhile is acknowledged, then lost when it resyncs from the new master.
+          failoverDetector: true,
           ...(options.sentinelUsername !== undefined ? { sentinelUsername: options.sentinelUsername } : {}),
           ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
           ...(url.tls ? { enableTLSForSentinelMode: true } : {}),

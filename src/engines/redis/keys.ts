@@ -20,6 +20,12 @@
  * Every variable part ends in a fixed suffix, so two channels can never produce the same key. Rate-limit keys
  * have no `{` right after the prefix, so they never meet a channel's keys; each is used alone (any slot).
  *
+ * A channel that cannot be a hash tag — the empty string, or a name containing `}` (never a hub channel, whose
+ * grammar has no braces, but the engines accept any string) — is tagged `<prefix>{<sha256 of the name>}~`
+ * instead: Redis would otherwise hash each of its keys whole, into different slots, and a Redis Cluster would
+ * refuse its scripts with CROSSSLOT. The `~` after the brace keeps these apart from a channel literally named
+ * like the digest.
+ *
  * @module
  */
 
@@ -49,8 +55,12 @@ export class KeySpace {
     this.prefix = prefix;
   }
 
-  /** `<prefix>{<channel>}`: the tag every key of the channel starts with, and the broker's Pub/Sub channel. */
+  /**
+   * `<prefix>{<channel>}`: the tag every key of the channel starts with, and the broker's Pub/Sub channel
+   * (`<prefix>{<digest>}~` for a channel that cannot be a hash tag, see the module description).
+   */
   tag(channel: string): string {
+    if (channel === '' || channel.includes('}')) return `${this.prefix}{${digest(channel)}}~`;
     return `${this.prefix}{${channel}}`;
   }
 
@@ -88,4 +98,40 @@ export class KeySpace {
 /** A client-supplied key as a fixed-size key part that cannot reach outside its channel's key space. */
 function digest(text: string): string {
   return createHash('sha256').update(text).digest('base64url');
+}
+
+/** Number of Redis Cluster hash slots. */
+export const HASH_SLOTS = 16_384;
+
+/** CRC16-CCITT (XMODEM: polynomial 0x1021, initial value 0), the checksum of Redis Cluster key slots. */
+const CRC16_TABLE = (() => {
+  const table = new Uint16Array(256);
+  for (let byte = 0; byte < 256; byte++) {
+    let crc = byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    table[byte] = crc;
+  }
+  return table;
+})();
+
+/**
+ * The Redis Cluster slot of a key or shard channel, as `CLUSTER KEYSLOT` computes it: CRC16 of the UTF-8 bytes,
+ * modulo 16384, of the hash tag — the bytes between the first `{` and the first `}` after it, when there are
+ * any — or else of the whole name.
+ *
+ * @example
+ * ```ts
+ * hashSlot('volley:{chat:1}:m') === hashSlot('volley:{chat:1}'); // true: one tag, one slot
+ * ```
+ */
+export function hashSlot(key: string): number {
+  let bytes = Buffer.from(key, 'utf8');
+  const open = bytes.indexOf(0x7b);
+  if (open >= 0) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) bytes = bytes.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of bytes) crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >> 8) ^ byte) & 0xff]!;
+  return crc % HASH_SLOTS;
 }

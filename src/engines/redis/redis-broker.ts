@@ -1,8 +1,9 @@
 /**
  * {@link RedisBroker}: fan-out between nodes over Redis Pub/Sub (or sharded Pub/Sub, `SPUBLISH`/`SSUBSCRIBE`, on a
- * Redis Cluster). Each node subscribes, on one dedicated connection, only to the channels its own clients use;
- * subscribe and unsubscribe calls made in the same tick go out as one command (at most `subscribeBatchSize`
- * channels each), in call order.
+ * Redis Cluster). Each node subscribes, on one dedicated connection (one per master with sharded Pub/Sub on a
+ * cluster), only to the channels its own clients use; subscribe and unsubscribe calls made in the same tick go out
+ * as one command (at most `subscribeBatchSize` channels each, and with sharded Pub/Sub one command per hash slot,
+ * as Redis requires), in call order.
  *
  * Ordering: publishes leave on one command connection in call order and Redis delivers one connection's messages
  * in order, so every node sees one channel's publications, joins and leaves in the order `publish*` was called
@@ -11,7 +12,9 @@
  * Faults: Redis Pub/Sub is at-most-once. When the Pub/Sub connection drops, the broker reconnects (backoff with
  * jitter), subscribes again to every channel it had, in batches, and then calls `onResubscribe(channels, outage)`:
  * publications made during the outage were not delivered to this node, and the hub must check each channel's
- * position against history (see docs/redis.md). A publish while Redis is unreachable rejects
+ * position against history (see docs/redis.md). With sharded Pub/Sub on a Redis Cluster, ioredis holds one
+ * Pub/Sub connection per master and replaces a lost one itself; the broker reports that loss the same way, once
+ * the replacement holds every channel again. A publish while Redis is unreachable rejects
  * `VOLLEY_ERR_ENGINE_UNAVAILABLE` within `offlineTimeoutMs` (default 2 s); nothing is queued to be sent later.
  *
  * Wire format: each message is JSON, `{"t":"p","e":epoch,"p":publication}` for a publication and
@@ -36,7 +39,7 @@ import { EngineError, EngineErrorCode, checkBrokerHandler, checkInteger, checkSt
 import { encodeJson } from '../json.js';
 import { type RedisClient, type RedisClients, type RedisConnectionOptions, createRedisClients } from './connection.js';
 import { toEngineError } from './errors.js';
-import { DEFAULT_PREFIX, KeySpace, checkPrefix } from './keys.js';
+import { DEFAULT_PREFIX, KeySpace, checkPrefix, hashSlot } from './keys.js';
 
 /** Channels per `SUBSCRIBE` command when not set: 512, like centrifuge. */
 export const DEFAULT_SUBSCRIBE_BATCH_SIZE = 512;
@@ -70,12 +73,15 @@ export interface RedisBrokerOptions {
   readonly prefix?: string;
   /**
    * Use sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+): on a Redis Cluster each message then travels only
-   * within its shard instead of to every node of the cluster.
-   * @default false
+   * within its shard instead of to every node of the cluster, and a lost shard connection is reported through
+   * `onDisconnect` / `onResubscribe` (without it, ioredis replaces a lost cluster Pub/Sub connection silently).
+   * Every engine sharing the channels must agree (the {@link RedisEngine} passes its own setting to all).
+   * @default true on a Redis Cluster (`redis+cluster://` or `cluster: true`), else false
    */
   readonly sharded?: boolean;
   /**
-   * Channels per `SUBSCRIBE` / `UNSUBSCRIBE` command (batching, and resubscription after a reconnect).
+   * Channels per `SUBSCRIBE` / `UNSUBSCRIBE` command (batching, and resubscription after a reconnect). With
+   * sharded Pub/Sub a command also holds channels of one cluster slot only.
    * @default 512
    */
   readonly subscribeBatchSize?: number;
@@ -132,6 +138,8 @@ export class RedisBroker implements Broker {
   readonly #subscriber: RedisClient;
   readonly #keys: KeySpace;
   readonly #sharded: boolean;
+  /** Sharded Pub/Sub on a Redis Cluster: one ioredis connection per master, which ioredis replaces itself. */
+  readonly #shardedCluster: boolean;
   readonly #batchSize: number;
   readonly #onResubscribe: ((channels: readonly string[], outage: PubSubOutage) => void) | undefined;
   readonly #onDisconnect: (() => void) | undefined;
@@ -147,6 +155,8 @@ export class RedisBroker implements Broker {
   #downSince: number | undefined;
   /** Whether the Pub/Sub connection was ever ready (a failed first connection is not an outage). */
   #wasReady = false;
+  /** Pub/Sub connections lost so far (one outage may count several: retries, or several cluster shards). */
+  #losses = 0;
   readonly #listeners: Array<[event: string, listener: (...args: unknown[]) => void]> = [];
 
   /** @throws EngineError `VOLLEY_ERR_INVALID_ARGUMENT` for a bad option. */
@@ -154,12 +164,12 @@ export class RedisBroker implements Broker {
     if (typeof options !== 'object' || options === null) invalidArgument('options must be an object');
     const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
     this.#keys = new KeySpace(prefix);
-    this.#sharded = options.sharded === true;
     this.#batchSize =
       options.subscribeBatchSize === undefined ? DEFAULT_SUBSCRIBE_BATCH_SIZE : checkInteger('subscribeBatchSize', options.subscribeBatchSize, 1, 100_000);
     for (const name of ['onResubscribe', 'onDisconnect', 'onError', 'alreadyPublished'] as const) {
       if (options[name] !== undefined && typeof options[name] !== 'function') invalidArgument(`${name} must be a function`);
     }
+    if (options.sharded !== undefined && typeof options.sharded !== 'boolean') invalidArgument('sharded must be a boolean');
     this.#onResubscribe = options.onResubscribe;
     this.#onDisconnect = options.onDisconnect;
     this.#onError = options.onError ?? ((error) => process.emitWarning(error instanceof Error ? error : String(error)));
@@ -172,12 +182,30 @@ export class RedisBroker implements Broker {
       this.#clients = createRedisClients(options.url, { prefix, ...options.connection });
       this.#ownsClients = true;
     }
+    this.#sharded = options.sharded ?? this.#clients.mode === 'cluster';
     this.#command = this.#clients.command;
     this.#subscriber = this.#clients.subscriber(this.#sharded);
     const redis = this.#subscriber.redis;
+    this.#shardedCluster = this.#sharded && this.#clients.mode === 'cluster';
     this.#listen(redis, this.#sharded ? 'smessage' : 'message', (name: string, message: string) => this.#receive(name, message));
     this.#listen(redis, 'close', () => this.#lost());
-    this.#listen(redis, 'ready', () => this.#reconnected());
+    this.#listen(redis, 'ready', () => {
+      this.#wasReady = true;
+      this.#reconnected();
+    });
+    if (this.#shardedCluster) {
+      // ioredis keeps one Pub/Sub connection per cluster master, outside the cluster's own close/ready events.
+      // When one ends it emits '-node' with the node's key (the connection pool's '-node' has none), then
+      // '-subscriber' as it drops it; once the replacements are connected and it has written their SSUBSCRIBEs
+      // again, 'subscribersReady' (after a full reconnection that may come before or after 'ready': both count).
+      this.#listen(redis, '-node', (_node: unknown, nodeKey?: string) => {
+        if (nodeKey !== undefined) this.#lost();
+      });
+      this.#listen(redis, '-subscriber', () => this.#lost());
+      this.#listen(redis, 'subscribersReady', () => {
+        if (this.#subscriber.ready) this.#reconnected();
+      });
+    }
   }
 
   /** Channels this node wants (subscribed, or being subscribed). */
@@ -287,7 +315,7 @@ export class RedisBroker implements Broker {
     if (this.#ownsClients) {
       await this.#clients.close();
     } else if (names.length > 0 && this.#subscriber.ready) {
-      await this.#subscribeCommand('unsubscribe', names).catch(() => undefined);
+      await Promise.all(this.#batches(names, (name) => name).map((batch) => this.#subscribeCommand('unsubscribe', batch).catch(() => undefined)));
     }
   }
 
@@ -338,20 +366,47 @@ export class RedisBroker implements Broker {
         continue;
       }
       const last = runs[runs.length - 1];
-      if (last !== undefined && last.kind === op.kind && last.ops.length < this.#batchSize) last.ops.push(op);
+      if (last !== undefined && last.kind === op.kind) last.ops.push(op);
       else runs.push({ kind: op.kind, ops: [op] });
     }
-    // Written back to back on the one connection, so Redis applies them in call order.
-    const sent = runs.map((run) => ({ run, reply: this.#subscribeCommand(run.kind, run.ops.map((op) => this.#keys.tag(op.channel))) }));
-    for (const { run, reply } of sent) {
+    // Written back to back, so Redis applies them in call order: on the one connection, or, with sharded Pub/Sub
+    // on a cluster, on the connection of each channel's shard, where that channel's commands keep their order.
+    const sent = runs.flatMap((run) =>
+      this.#batches(run.ops, (op) => this.#keys.tag(op.channel)).map((batch) => ({
+        batch,
+        reply: this.#subscribeCommand(run.kind, batch.map((op) => this.#keys.tag(op.channel))),
+      })),
+    );
+    for (const { batch, reply } of sent) {
       try {
         await reply;
-        for (const op of run.ops) op.resolve();
+        for (const op of batch) op.resolve();
       } catch (error) {
         // An unsubscribe that failed leaves at worst a subscription whose messages are dropped here.
-        for (const op of run.ops) (op.kind === 'subscribe' ? op.reject : op.resolve)(error);
+        for (const op of batch) (op.kind === 'subscribe' ? op.reject : op.resolve)(error);
       }
     }
+  }
+
+  /**
+   * Splits `items` into the batches of one (UN)SUBSCRIBE command each, keeping their order within a batch: at
+   * most `subscribeBatchSize` items and, with sharded Pub/Sub, items of one hash slot only (Redis refuses a
+   * sharded command across slots with CROSSSLOT, and ioredis would not know which shard to send it to).
+   */
+  #batches<T>(items: readonly T[], name: (item: T) => string): T[][] {
+    const batches: T[][] = [];
+    const open = new Map<number, T[]>();
+    for (const item of items) {
+      const key = this.#sharded ? hashSlot(name(item)) : 0;
+      let batch = open.get(key);
+      if (batch === undefined || batch.length >= this.#batchSize) {
+        batch = [];
+        batches.push(batch);
+        open.set(key, batch);
+      }
+      batch.push(item);
+    }
+    return batches;
   }
 
   async #subscribeCommand(kind: Op['kind'], names: readonly string[]): Promise<void> {
@@ -366,29 +421,54 @@ export class RedisBroker implements Broker {
 
   /** The Pub/Sub connection closed (a drop, or a failed reconnection attempt). */
   #lost(): void {
-    if (this.#state === State.CLOSED || !this.#wasReady || this.#downSince !== undefined) return;
+    if (this.#state === State.CLOSED || !this.#wasReady) return;
+    this.#losses += 1;
+    if (this.#downSince !== undefined) return;
     this.#downSince = Date.now();
     this.#safely(() => this.#onDisconnect?.(), '');
   }
 
   /** The Pub/Sub connection is ready: after an outage, subscribe again to everything, then report. */
   #reconnected(): void {
-    this.#wasReady = true;
     if (this.#state === State.CLOSED || this.#downSince === undefined) return;
     const since = this.#downSince;
+    const losses = this.#losses;
     const names = [...this.#routes.keys()];
     const channels = [...this.#routes.values()];
-    const batches: Array<Promise<void>> = [];
-    for (let i = 0; i < names.length; i += this.#batchSize) batches.push(this.#subscribeCommand('subscribe', names.slice(i, i + this.#batchSize)));
+    const batches = this.#batches(names, (name) => name).map((batch) => this.#resubscribe(batch));
     void Promise.all(batches).then(
       () => {
-        if (this.#state === State.CLOSED || this.#downSince !== since) return;
+        // A connection lost while these were out may have taken a confirmed subscription with it (on a cluster,
+        // each shard has its own): the outage goes on until the next 'ready' resubscribes without a loss.
+        if (this.#state === State.CLOSED || this.#downSince !== since || this.#losses !== losses) return;
         this.#downSince = undefined;
         this.#safely(() => this.#onResubscribe?.(channels, { since, durationMs: Date.now() - since }), '');
       },
       // The connection dropped again: the next 'ready' retries, and the outage continues.
       (error: unknown) => this.#safely(() => this.#onError(error, ''), ''),
     );
+  }
+
+  /**
+   * Subscribes again to `names` (one batch) after an outage; resolves once Redis has them.
+   *
+   * With sharded Pub/Sub on a cluster, ioredis has already written the SSUBSCRIBEs again on each new shard
+   * connection, from a list per slot to which every SSUBSCRIBE sent through it appends (never deduplicated): one
+   * more from here would grow that list, and the command ioredis resends, at every outage. Instead an
+   * SUNSUBSCRIBE of a name in the batch's slot that is never subscribed goes to the same shard connection behind
+   * ioredis's SSUBSCRIBE: its reply proves Redis processed that, and says how many shard channels the connection
+   * holds. None means ioredis did not resubscribe; then the broker does.
+   */
+  async #resubscribe(names: readonly string[]): Promise<void> {
+    if (!this.#shardedCluster) return this.#subscribeCommand('subscribe', names);
+    const redis = this.#subscriber.redis;
+    let remaining: unknown;
+    try {
+      remaining = await redis.sunsubscribe(`${names[0]!}:barrier`);
+    } catch (error) {
+      throw toEngineError(error, `resubscribe of ${names.length} channel(s)`);
+    }
+    if (Number(remaining) === 0) await this.#subscribeCommand('subscribe', names);
   }
 
   /** A message from Redis: decoded and handed to the handler if this node still wants the channel. */

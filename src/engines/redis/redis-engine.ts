@@ -52,8 +52,10 @@ export interface RedisEngineOptions {
    */
   readonly atomicPublish?: boolean;
   /**
-   * Sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`); use it on a Redis Cluster.
-   * @default false
+   * Sharded Pub/Sub (`SPUBLISH`/`SSUBSCRIBE`, Redis 7+), for the broker, the append script and idempotent
+   * publishes alike. On a Redis Cluster each message then stays in its shard, and a lost shard connection is
+   * reported to `broker.onDisconnect` / `onResubscribe` (docs/redis.md, "Redis Cluster").
+   * @default true on a Redis Cluster (`redis+cluster://` or `connection.cluster`), else false
    */
   readonly sharded?: boolean;
   /** History options (epoch generation, dedupe window, how long an empty stream keeps its epoch). */
@@ -81,8 +83,9 @@ export class RedisEngine {
   constructor(options: RedisEngineOptions = {}) {
     if (typeof options !== 'object' || options === null) invalidArgument('options must be an object');
     const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
-    const sharded = options.sharded === true;
+    if (options.sharded !== undefined && typeof options.sharded !== 'boolean') invalidArgument('sharded must be a boolean');
     this.clients = createRedisClients(options.url, { ...options.connection, prefix });
+    const sharded = options.sharded ?? this.clients.mode === 'cluster';
     const client = this.clients.command;
     this.history = new RedisHistoryStore({ ...options.history, client, prefix, sharded, publishOnAppend: options.atomicPublish !== false });
     this.presence = new RedisPresenceStore({ client, prefix });

@@ -63,7 +63,7 @@ export interface RedisHistoryStoreOptions extends Pick<HistoryStoreBaseOptions, 
   readonly publishOnAppend?: boolean;
   /**
    * With `publishOnAppend`: publish with `SPUBLISH` (sharded Pub/Sub, Redis Cluster 7+) instead of `PUBLISH`.
-   * @default false
+   * @default true on a Redis Cluster, else false (as the {@link RedisBroker})
    */
   readonly sharded?: boolean;
 }
@@ -109,7 +109,6 @@ export class RedisHistoryStore implements HistoryStore {
     this.#randomId = base.randomId;
     this.#dedupeWindowMs = base.dedupeWindowMs;
     this.#emptyStreamTtlMs = String(Math.ceil(base.emptyStreamTtlMs));
-    this.#publishCommand = options.publishOnAppend === true ? (options.sharded === true ? 'SPUBLISH' : 'PUBLISH') : undefined;
     if (options.client !== undefined) {
       if (options.url !== undefined) invalidArgument('give client or url, not both');
       this.#client = options.client;
@@ -118,6 +117,8 @@ export class RedisHistoryStore implements HistoryStore {
       this.#client = createRedisClients(options.url, { prefix, ...options.connection }).command;
       this.#ownsClient = true;
     }
+    const sharded = options.sharded ?? this.#client.mode === 'cluster';
+    this.#publishCommand = options.publishOnAppend === true ? (sharded ? 'SPUBLISH' : 'PUBLISH') : undefined;
   }
 
   /**

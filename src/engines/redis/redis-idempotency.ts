@@ -36,7 +36,7 @@ export interface RedisIdempotencyStoreOptions {
   readonly prefix?: string;
   /**
    * Publish with `SPUBLISH` (sharded Pub/Sub): the same as the broker's setting.
-   * @default false
+   * @default true on a Redis Cluster, else false (as the {@link RedisBroker})
    */
   readonly sharded?: boolean;
 }
@@ -52,7 +52,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     if (typeof options !== 'object' || options === null || typeof options.client !== 'object') invalidArgument('options.client is required');
     this.#client = options.client;
     this.#keys = new KeySpace(checkPrefix(options.prefix ?? DEFAULT_PREFIX));
-    this.#publish = options.sharded === true ? 'SPUBLISH' : 'PUBLISH';
+    this.#publish = (options.sharded ?? options.client.mode === 'cluster') ? 'SPUBLISH' : 'PUBLISH';
   }
 
   /**

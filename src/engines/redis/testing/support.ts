@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
+import { Cluster } from 'ioredis';
 import { type RedisClient, type RedisConnectionOptions, createRedisClients } from '../connection.js';
 
 /** The Redis the tests use. */
@@ -52,14 +53,23 @@ export function randomPrefix(): string {
   return `vt-${randomBytes(6).toString('hex')}:`;
 }
 
-/** Deletes every key starting with `prefix` (SCAN + UNLINK; never a flush). */
+/**
+ * Deletes every key starting with `prefix` (SCAN + UNLINK; never a flush). On a Redis Cluster, SCAN sees one node
+ * only: every master is scanned, and keys are unlinked one by one (one command may not span slots).
+ */
 export async function deleteKeys(client: RedisClient, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = (await client.call('clean up', 'SCAN', [cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000])) as [string, string[]];
-    cursor = next;
-    if (keys.length > 0) await client.call('clean up', 'UNLINK', keys);
-  } while (cursor !== '0');
+  const redis = client.redis;
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [undefined];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const args = [cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000];
+      const [next, keys] = (node === undefined ? await client.call('clean up', 'SCAN', args) : await node.call('SCAN', ...args)) as [string, string[]];
+      cursor = next;
+      if (node !== undefined) await Promise.all(keys.map((key) => client.call('clean up', 'UNLINK', [key])));
+      else if (keys.length > 0) await client.call('clean up', 'UNLINK', keys);
+    } while (cursor !== '0');
+  }
 }
 
 /** A command connection for a test file's own checks; close it with `close()`. */
