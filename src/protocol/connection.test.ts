@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { describe, test } from 'node:test';
-import { Connection, type ConnectionOptions } from './connection.js';
+import { Connection, type ConnectionEvents, type ConnectionOptions } from './connection.js';
 import type { CodecCallback, MessageCodec } from './types.js';
 import { ErrorCode, WebSocketError } from './errors.js';
 
@@ -11,8 +11,8 @@ type Event =
   | ['pong', string]
   | ['closed', number, string, string | null];
 
-/** A connection wired to arrays: `events` it reported, `written` bytes it sent. */
-function harness(options: Partial<ConnectionOptions> = {}) {
+/** A connection wired to arrays: `events` it reported, `written` bytes it sent (`extra`: the optional callbacks). */
+function harness(options: Partial<ConnectionOptions> = {}, extra: Pick<ConnectionEvents, 'drained' | 'outputPending'> = {}) {
   const events: Event[] = [];
   const written: Buffer[] = [];
   const conn = new Connection(
@@ -23,6 +23,7 @@ function harness(options: Partial<ConnectionOptions> = {}) {
       ping: (data) => events.push(['ping', data.toString('hex')]),
       pong: (data) => events.push(['pong', data.toString('hex')]),
       closed: (code, reason, error) => events.push(['closed', code, reason, error?.code ?? null]),
+      ...extra,
     },
   );
   return { conn, events, written, out: () => Buffer.concat(written).toString('hex') };
@@ -530,8 +531,7 @@ describe('batched output (batchOutput)', () => {
       script(plain.conn);
       seed = 0;
       let pending = 0;
-      const batched = harness({ role, randomFill, batchOutput: true } as Partial<ConnectionOptions>);
-      (batched.conn as unknown as { events: { outputPending(): void } }).events.outputPending = () => pending++;
+      const batched = harness({ role, randomFill, batchOutput: true } as Partial<ConnectionOptions>, { outputPending: () => pending++ });
       script(batched.conn);
       batched.conn.flushOutput();
       assert.equal(batched.out(), plain.out());

@@ -92,6 +92,89 @@ export interface ConnectionEvents {
   outputPending?(): void;
 }
 
+/**
+ * The constant part of {@link ConnectionOptions}, resolved and checked once. Every connection of a server shares
+ * one (one field per connection instead of nine); a Connection built from plain options resolves its own.
+ * @internal
+ */
+export interface ConnectionSettings {
+  readonly role: Role;
+  readonly isServer: boolean;
+  readonly maxMessageSize: number;
+  readonly maxFragments: number;
+  readonly maxFrameSize: number;
+  readonly compressThreshold: number;
+  readonly autoPong: boolean;
+  readonly randomFill: ((buffer: Uint8Array) => void) | null;
+  readonly batch: boolean;
+}
+
+/** Resolves and checks the constant part of `options` (its `codec` belongs to one connection and is ignored). @internal */
+export function resolveConnectionSettings(options: ConnectionOptions): ConnectionSettings {
+  if (options.role !== 'server' && options.role !== 'client') invalidArgument('role must be "server" or "client"');
+  const settings: ConnectionSettings = {
+    role: options.role,
+    isServer: options.role === 'server',
+    maxMessageSize: positiveInteger('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE),
+    maxFragments: positiveInteger('maxFragments', options.maxFragments, DEFAULT_MAX_FRAGMENTS),
+    maxFrameSize: nonNegativeInteger('maxFrameSize', options.maxFrameSize, 0),
+    compressThreshold: nonNegativeInteger('compressThreshold', options.compressThreshold, 1024),
+    autoPong: options.autoPong ?? true,
+    randomFill: options.randomFill ?? null,
+    batch: options.batchOutput ?? false,
+  };
+  if (!settings.isServer && settings.randomFill === null) invalidArgument('a client connection needs randomFill for masking keys');
+  return Object.freeze(settings);
+}
+
+/** How the socket layer creates a connection: settings resolved once for many, plus this connection's codec. @internal */
+export interface SharedConnectionOptions {
+  settings: ConnectionSettings;
+  codec: MessageCodec | null;
+}
+
+/**
+ * The callbacks of {@link ConnectionEvents} under underscored names, which an object with `ping`, `pong` and
+ * `close` methods of its own can carry: the socket layer's WebSocket is its connection's sink, with no object in
+ * between. A Connection given plain {@link ConnectionEvents} reports to them through a small adapter.
+ * @internal
+ */
+export interface ConnectionSink {
+  _write(data: Uint8Array): void;
+  _message(data: Buffer, isBinary: boolean): void;
+  _ping(data: Buffer): void;
+  _pong(data: Buffer): void;
+  _closed(code: number, reason: string, error: WebSocketError | null): void;
+  _drained(): void;
+  _outputPending(): void;
+}
+
+/** Reports to plain {@link ConnectionEvents}. */
+class EventsSink implements ConnectionSink {
+  constructor(private readonly events: ConnectionEvents) {}
+  _write(data: Uint8Array): void {
+    this.events.write(data);
+  }
+  _message(data: Buffer, isBinary: boolean): void {
+    this.events.message(data, isBinary);
+  }
+  _ping(data: Buffer): void {
+    this.events.ping(data);
+  }
+  _pong(data: Buffer): void {
+    this.events.pong(data);
+  }
+  _closed(code: number, reason: string, error: WebSocketError | null): void {
+    this.events.closed(code, reason, error);
+  }
+  _drained(): void {
+    this.events.drained?.();
+  }
+  _outputPending(): void {
+    this.events.outputPending?.();
+  }
+}
+
 /** Lifecycle of a connection, changed only in {@link Connection}'s private `setState`. */
 export const ConnectionState = {
   /** Messages flow both ways. */
@@ -144,6 +227,58 @@ const NO_SENDS: QueuedSend[] = [];
 const NO_LIST = new ChunkList();
 
 /**
+ * What only a connection with a negotiated codec needs, in one object (an uncompressed connection keeps none of
+ * it). The codec calls back later: input waits behind a running inflate, and output, our close frame included,
+ * behind a running deflate.
+ */
+class Compression {
+  /** A decompression is running: input is held until it calls back. */
+  inflating = false;
+  /** Input is being parsed (an inflate that calls back synchronously must not resume the held input itself). */
+  inReceive = false;
+  /** Input held while inflating, in order. */
+  pending: Buffer[] = NO_CHUNKS;
+  pendingBytes = 0;
+  /** A compression is running: sends queue behind it, in order. */
+  compressing = false;
+  sendQueue: QueuedSend[] = NO_SENDS;
+  /** Our close frame, waiting behind a pending compression (not yet on the wire). */
+  closeQueued: Buffer | null = null;
+  /** The peer's close, received while our queued messages still waited for the compressor. */
+  peerClose: { code: number; reason: string } | null = null;
+
+  constructor(readonly codec: MessageCodec) {}
+
+  /** Whether output must wait (a compression runs, or sends already wait behind one). */
+  get outputWaits(): boolean {
+    return this.compressing || this.sendQueue.length > 0;
+  }
+
+  hold(chunk: Buffer): void {
+    if (this.pending === NO_CHUNKS) this.pending = [];
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  holdFront(chunk: Buffer): void {
+    if (this.pending === NO_CHUNKS) this.pending = [];
+    this.pending.unshift(chunk);
+    this.pendingBytes += chunk.length;
+  }
+
+  queue(item: QueuedSend): void {
+    if (this.sendQueue === NO_SENDS) this.sendQueue = [];
+    this.sendQueue.push(item);
+  }
+}
+
+/** Random bytes for a client's masking keys, fetched {@link MASK_POOL_SIZE} at a time (a server never masks). */
+class MaskPool {
+  bytes: Buffer = EMPTY;
+  offset = 0;
+}
+
+/**
  * A WebSocket connection's protocol state, after the opening handshake.
  *
  * @example
@@ -164,7 +299,7 @@ export class Connection {
   }
   /** Bytes received but held back while a decompression is pending. */
   get pendingInputBytes(): number {
-    return this.pendingBytes;
+    return this.compression === null ? 0 : this.compression.pendingBytes;
   }
   /** Whether a close frame was sent. */
   get closeSent(): boolean {
@@ -178,21 +313,12 @@ export class Connection {
   private _state: ConnectionState = ConnectionState.OPEN;
   private _closeSent = false;
   private _closeReceived = false;
-  /** Our close frame, waiting behind a pending compression (not yet on the wire). */
-  private closeQueued: Buffer | null = null;
-  /** The peer's close, received while our queued messages still waited for the compressor. */
-  private peerClose: { code: number; reason: string } | null = null;
 
-  private readonly role: Role;
-  private readonly isServer: boolean;
-  private readonly events: ConnectionEvents;
-  private readonly maxMessageSize: number;
-  private readonly maxFragments: number;
-  private readonly maxFrameSize: number;
-  private readonly compressThreshold: number;
-  private readonly autoPong: boolean;
-  private readonly codec: MessageCodec | null;
-  private readonly randomFill: ((buffer: Uint8Array) => void) | null;
+  /** The constant options, shared with every connection of the same server. */
+  private readonly settings: ConnectionSettings;
+  private readonly sink: ConnectionSink;
+  /** Codec and the state that waits on it; null when no extension was agreed. */
+  private readonly compression: Compression | null;
 
   // --- parser state ---
   private parseState = READ_HEADER;
@@ -201,7 +327,7 @@ export class Connection {
   private headerFill = 0;
   private fin = false;
   private opcode = 0;
-  private masked = false;
+  /** Masking key of the current frame (every accepted frame is masked on a server, none on a client). */
   private maskKey: Buffer | null = null;
   private payloadLength = 0;
   private payloadRead = 0;
@@ -222,39 +348,29 @@ export class Connection {
     return (this.utf8Validator ??= new Utf8Validator());
   }
 
-  // --- decompression pause ---
-  private inflating = false;
-  private inReceive = false;
-  private pending: Buffer[] = NO_CHUNKS;
-  private pendingBytes = 0;
-
   // --- sending ---
-  private compressing = false;
-  private sendQueue: QueuedSend[] = NO_SENDS;
   /** Whether an outgoing fragmented message (caller-driven `fin: false`) is open. */
   private sendingFragmented = false;
-  private readonly batch: boolean;
   /** This connection's pending region of the output arena (batchOutput): its block, start and length. */
   private outBuf: Buffer | null = null;
   private outStart = 0;
   private outLen = 0;
-  private maskPool: Buffer | null = null;
-  private maskPoolOffset = MASK_POOL_SIZE;
+  /** A client's masking randomness, created on its first frame. */
+  private maskPool: MaskPool | null = null;
 
-  constructor(options: ConnectionOptions, events: ConnectionEvents) {
-    if (options.role !== 'server' && options.role !== 'client') invalidArgument('role must be "server" or "client"');
-    this.role = options.role;
-    this.isServer = options.role === 'server';
-    this.events = events;
-    this.maxMessageSize = positiveInteger('maxMessageSize', options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE);
-    this.maxFragments = positiveInteger('maxFragments', options.maxFragments, DEFAULT_MAX_FRAGMENTS);
-    this.maxFrameSize = nonNegativeInteger('maxFrameSize', options.maxFrameSize, 0);
-    this.compressThreshold = nonNegativeInteger('compressThreshold', options.compressThreshold, 1024);
-    this.autoPong = options.autoPong ?? true;
-    this.codec = options.codec ?? null;
-    this.randomFill = options.randomFill ?? null;
-    this.batch = options.batchOutput ?? false;
-    if (!this.isServer && this.randomFill === null) invalidArgument('a client connection needs randomFill for masking keys');
+  constructor(options: ConnectionOptions, events: ConnectionEvents);
+  /** @internal The socket layer's way in: settings resolved once per server, and a sink that needs no adapter. */
+  constructor(options: SharedConnectionOptions, sink: ConnectionSink);
+  constructor(options: ConnectionOptions | SharedConnectionOptions, events: ConnectionEvents | ConnectionSink) {
+    if ('settings' in options) {
+      this.settings = options.settings;
+      this.sink = events as ConnectionSink;
+    } else {
+      this.settings = resolveConnectionSettings(options);
+      this.sink = new EventsSink(events as ConnectionEvents);
+    }
+    const codec = options.codec ?? null;
+    this.compression = codec === null ? null : new Compression(codec);
   }
 
   // ------------------------------------------------------------------------------------------------ receiving
@@ -265,15 +381,20 @@ export class Connection {
    */
   receive(chunk: Buffer): void {
     if (this._state === ConnectionState.CLOSED || this._closeReceived) return;
-    if (this.inflating || this.pending.length > 0) {
-      this.hold(chunk);
+    const compression = this.compression;
+    if (compression === null) {
+      this.parse(chunk);
       return;
     }
-    this.inReceive = true;
+    if (compression.inflating || compression.pending.length > 0) {
+      compression.hold(chunk);
+      return;
+    }
+    compression.inReceive = true;
     try {
       this.parse(chunk);
     } finally {
-      this.inReceive = false;
+      compression.inReceive = false;
     }
   }
 
@@ -283,20 +404,8 @@ export class Connection {
    */
   receiveEof(): void {
     if (this._state === ConnectionState.CLOSED) return;
-    const peer = this.peerClose;
+    const peer = this.compression?.peerClose;
     this.finish(peer?.code ?? CloseCode.ABNORMAL, peer?.reason ?? '', null);
-  }
-
-  private hold(chunk: Buffer): void {
-    if (this.pending === NO_CHUNKS) this.pending = [];
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-  }
-
-  private holdFront(chunk: Buffer): void {
-    if (this.pending === NO_CHUNKS) this.pending = [];
-    this.pending.unshift(chunk);
-    this.pendingBytes += chunk.length;
   }
 
   /** Parses one chunk until it is used up or a decompression pauses parsing. */
@@ -324,9 +433,10 @@ export class Connection {
       const view = bufferView(chunk, pos, pos + take);
       pos += take;
       if (!this.consumePayload(view)) return;
-      if (this.inflating) {
+      const compression = this.compression;
+      if (compression !== null && compression.inflating) {
         // The rest of this chunk precedes anything held already (it may come from the front of the queue).
-        if (pos < end) this.holdFront(chunk.subarray(pos));
+        if (pos < end) compression.holdFront(chunk.subarray(pos));
         return;
       }
     }
@@ -347,7 +457,8 @@ export class Connection {
     if (b0 !== 0x81 && b0 !== 0x82) return pos;
     const b1 = chunk[pos + 1]!;
     const masked = (b1 & 0x80) !== 0;
-    if (masked !== this.isServer) return pos;
+    const settings = this.settings;
+    if (masked !== settings.isServer) return pos;
     let length = b1 & 0x7f;
     let start = pos + 2;
     if (length === 126) {
@@ -360,7 +471,7 @@ export class Connection {
     const maskAt = start;
     if (masked) start += 4;
     const frameEnd = start + length;
-    if (frameEnd > end || length > this.maxMessageSize) return pos;
+    if (frameEnd > end || length > settings.maxMessageSize) return pos;
     const payload = length === 0 ? EMPTY : bufferView(chunk, start, frameEnd);
     if (masked) {
       if (length < 128) {
@@ -389,7 +500,7 @@ export class Connection {
       this.invalidUtf8();
       return -1;
     }
-    this.events.message(payload, !isText);
+    this.sink._message(payload, !isText);
     return frameEnd;
   }
 
@@ -456,14 +567,15 @@ export class Connection {
       if (rsv1) return this.protocolError('RSV1 must be clear on continuation frames');
     } else if (opcode === Opcode.Text || opcode === Opcode.Binary) {
       if (this.messageOpcode !== 0) return this.protocolError('new data frame inside a fragmented message');
-      if (rsv1 && this.codec === null) return this.protocolError('RSV1 set but no extension was negotiated');
+      if (rsv1 && this.compression === null) return this.protocolError('RSV1 set but no extension was negotiated');
     } else {
       return this.protocolError(`reserved opcode 0x${opcode.toString(16)}`);
     }
 
     // §5.1: a server MUST fail the connection on an unmasked client frame; a client on a masked server frame.
-    if (masked !== this.isServer) {
-      return this.protocolError(this.isServer ? 'client frames must be masked' : 'server frames must not be masked');
+    const settings = this.settings;
+    if (masked !== settings.isServer) {
+      return this.protocolError(settings.isServer ? 'client frames must be masked' : 'server frames must not be masked');
     }
 
     if (length === 126) {
@@ -493,18 +605,17 @@ export class Connection {
         this.messageCompressed = rsv1;
         this.messageFragments = 0;
       }
-      if (++this.messageFragments > this.maxFragments) {
-        return this.fail(ErrorCode.TOO_MANY_FRAGMENTS, `message spans more than ${this.maxFragments} frames`, CloseCode.POLICY_VIOLATION);
+      if (++this.messageFragments > settings.maxFragments) {
+        return this.fail(ErrorCode.TOO_MANY_FRAGMENTS, `message spans more than ${settings.maxFragments} frames`, CloseCode.POLICY_VIOLATION);
       }
       // Limit checked as soon as the length is known, before any payload is buffered. Compressed payloads are
       // checked again on their inflated size.
-      if (this.messageData.length + length > this.maxMessageSize && !this.messageCompressed) return this.tooBig();
-      if (this.messageCompressed && length > this.maxMessageSize) return this.tooBig();
+      if (this.messageData.length + length > settings.maxMessageSize && !this.messageCompressed) return this.tooBig();
+      if (this.messageCompressed && length > settings.maxMessageSize) return this.tooBig();
     }
 
     this.fin = fin;
     this.opcode = opcode;
-    this.masked = masked;
     this.payloadLength = length;
     this.payloadRead = 0;
     this.parseState = READ_PAYLOAD;
@@ -514,7 +625,8 @@ export class Connection {
 
   /** Takes payload bytes of the current frame; returns false when the connection failed. */
   private consumePayload(view: Buffer): boolean {
-    if (this.masked) applyMask(view, this.maskKey!, this.payloadRead);
+    // Only masked frames got this far on a server (decodeHeader), only unmasked ones on a client.
+    if (this.settings.isServer) applyMask(view, this.maskKey!, this.payloadRead);
     const isControl = (this.opcode & 0x08) !== 0;
     // Fail fast on invalid UTF-8, even before the frame is complete (Autobahn 6.4.3/6.4.4).
     if (!isControl && this.messageOpcode === Opcode.Text && !this.messageCompressed) {
@@ -538,7 +650,7 @@ export class Connection {
       case Opcode.Ping:
         return this.onPing(payload);
       case Opcode.Pong:
-        this.events.pong(payload);
+        this.sink._pong(payload);
         return this._state !== ConnectionState.CLOSED;
       case Opcode.Close:
         return this.onCloseFrame(payload);
@@ -548,17 +660,19 @@ export class Connection {
   }
 
   private onPing(payload: Buffer): boolean {
-    if (this.autoPong && this._state === ConnectionState.OPEN) this.sendControl(Opcode.Pong, payload);
-    this.events.ping(payload);
+    if (this.settings.autoPong && this._state === ConnectionState.OPEN) this.sendControl(Opcode.Pong, payload);
+    this.sink._ping(payload);
     return this._state !== ConnectionState.CLOSED;
   }
 
   private onDataFrame(payload: Buffer): boolean {
     if (this.messageCompressed) {
       const fin = this.fin;
-      const limit = this.maxMessageSize - this.messageData.length;
-      this.inflating = true;
-      this.codec!.decompress(payload, fin, limit, (error, data) => this.onInflated(error, data, fin));
+      const limit = this.settings.maxMessageSize - this.messageData.length;
+      // RSV1 is refused without a codec (decodeHeader).
+      const compression = this.compression!;
+      compression.inflating = true;
+      compression.codec.decompress(payload, fin, limit, (error, data) => this.onInflated(error, data, fin));
       return this._state !== ConnectionState.CLOSED;
     }
     if (!this.fin) {
@@ -574,8 +688,9 @@ export class Connection {
   }
 
   private onInflated(error: Error | null, data: Uint8Array | undefined, fin: boolean): void {
-    if (!this.inflating) return; // the connection was torn down meanwhile
-    this.inflating = false;
+    const compression = this.compression!;
+    if (!compression.inflating) return; // the connection was torn down meanwhile
+    compression.inflating = false;
     if (error !== null) {
       const code = error instanceof WebSocketError ? error.code : ErrorCode.INFLATE_FAILED;
       const closeCode = error instanceof WebSocketError && error.closeCode ? error.closeCode : CloseCode.INVALID_DATA;
@@ -583,7 +698,7 @@ export class Connection {
       return;
     }
     const chunk = data === undefined ? EMPTY : toBuffer(data);
-    if (this.messageData.length + chunk.length > this.maxMessageSize) {
+    if (this.messageData.length + chunk.length > this.settings.maxMessageSize) {
       this.tooBig();
       return;
     }
@@ -597,25 +712,25 @@ export class Connection {
         ok = this.deliver(this.messageData.take());
       }
     }
-    if (!this.inReceive) this.resumeHeld();
+    if (!compression.inReceive) this.resumeHeld(compression);
   }
 
   /** Re-parses input held during a decompression, until it is used up or another decompression pauses it. */
-  private resumeHeld(): void {
-    this.inReceive = true;
+  private resumeHeld(compression: Compression): void {
+    compression.inReceive = true;
     try {
-      while (this.pending.length > 0 && !this.inflating && this._state !== ConnectionState.CLOSED) {
-        const chunk = this.pending.shift()!;
-        this.pendingBytes -= chunk.length;
+      while (compression.pending.length > 0 && !compression.inflating && this._state !== ConnectionState.CLOSED) {
+        const chunk = compression.pending.shift()!;
+        compression.pendingBytes -= chunk.length;
         this.parse(chunk);
       }
     } finally {
-      this.inReceive = false;
+      compression.inReceive = false;
     }
-    if (!this.inflating) {
-      this.pending = NO_CHUNKS;
-      this.pendingBytes = 0;
-      this.events.drained?.();
+    if (!compression.inflating) {
+      compression.pending = NO_CHUNKS;
+      compression.pendingBytes = 0;
+      this.sink._drained();
     }
   }
 
@@ -635,7 +750,7 @@ export class Connection {
       v?.reset();
       if (!valid) return this.invalidUtf8();
     }
-    this.events.message(data, !isText);
+    this.sink._message(data, !isText);
     return this._state !== ConnectionState.CLOSED;
   }
 
@@ -655,15 +770,17 @@ export class Connection {
     this._closeReceived = true;
     // §5.5.1: "the endpoint MUST send a Close frame in response ... typically echoing the status code it received".
     const echo = code === CloseCode.NO_STATUS ? EMPTY : Buffer.from(payload.subarray(0, 2));
-    if (this.compressing || this.sendQueue.length > 0) {
+    const compression = this.compression;
+    if (compression !== null && compression.outputWaits) {
       // Messages send() accepted still wait for the compressor: they go out first, then the close, then the end.
-      if (this.closeQueued === null && !this._closeSent) this.closeQueued = echo;
+      if (compression.closeQueued === null && !this._closeSent) compression.closeQueued = echo;
       if (this._state === ConnectionState.OPEN) this.setState(ConnectionState.CLOSING);
-      this.peerClose = { code, reason };
+      compression.peerClose = { code, reason };
       this.resetReceive();
       return false;
     }
-    if (this.closeQueued !== null) this.sendCloseFrame(this.closeQueued);
+    const queued = compression === null ? null : compression.closeQueued;
+    if (queued !== null) this.sendCloseFrame(queued);
     else if (!this._closeSent) this.sendCloseFrame(echo);
     this.finish(code, reason, null);
     return false;
@@ -693,22 +810,28 @@ export class Connection {
   }
 
   private tooBig(): false {
-    return this.fail(ErrorCode.PAYLOAD_TOO_BIG, `message exceeds maxMessageSize (${this.maxMessageSize} bytes)`, CloseCode.MESSAGE_TOO_BIG);
+    return this.fail(ErrorCode.PAYLOAD_TOO_BIG, `message exceeds maxMessageSize (${this.settings.maxMessageSize} bytes)`, CloseCode.MESSAGE_TOO_BIG);
   }
 
   private finish(code: number, reason: string, error: WebSocketError | null): void {
     this.flushOutput();
     this.setState(ConnectionState.CLOSED);
     this.resetReceive();
-    this.sendQueue = NO_SENDS;
-    this.codec?.close();
-    this.events.closed(code, reason, error);
+    const compression = this.compression;
+    if (compression !== null) {
+      compression.sendQueue = NO_SENDS;
+      compression.codec.close();
+    }
+    this.sink._closed(code, reason, error);
   }
 
   private resetReceive(): void {
-    this.inflating = false;
-    this.pending = NO_CHUNKS;
-    this.pendingBytes = 0;
+    const compression = this.compression;
+    if (compression !== null) {
+      compression.inflating = false;
+      compression.pending = NO_CHUNKS;
+      compression.pendingBytes = 0;
+    }
     this.messageData.clear();
     this.framePayload.clear();
     this.controlPayload.clear();
@@ -730,10 +853,11 @@ export class Connection {
    * Returns false when the connection is no longer open (nothing is sent; not an error, as in WHATWG).
    */
   send(data: string | Uint8Array, isBinary?: boolean, fin = true): boolean {
+    const settings = this.settings;
     // An echo or a broadcast of small bytes: one unmasked frame copied straight into the output block.
-    if (this.isServer && this.batch && fin && data instanceof Uint8Array && data.length <= COPY_THRESHOLD && !this.sendingFragmented) {
+    if (settings.isServer && settings.batch && fin && data instanceof Uint8Array && data.length <= COPY_THRESHOLD && !this.sendingFragmented) {
       if (this._state !== ConnectionState.OPEN) return false;
-      if (this.canWriteDirectly() && (this.codec === null || data.length < this.compressThreshold)) {
+      if (this.canWriteDirectly() && (this.compression === null || data.length < settings.compressThreshold)) {
         this.writeSmallBytes(isBinary === false ? Opcode.Text : Opcode.Binary, data);
         return true;
       }
@@ -742,7 +866,7 @@ export class Connection {
     let binary: boolean;
     if (typeof data === 'string') {
       // Small text goes straight into the output block: no intermediate Buffer, no second copy.
-      if (this.batch && data.length <= COPY_THRESHOLD / 3 && this._state === ConnectionState.OPEN && this.canWriteDirectly()) {
+      if (settings.batch && data.length <= COPY_THRESHOLD / 3 && this._state === ConnectionState.OPEN && this.canWriteDirectly()) {
         const opcode = this.sendingFragmented ? Opcode.Continuation : isBinary === true ? Opcode.Binary : Opcode.Text;
         this.sendingFragmented = !fin;
         this.writeSmallString(opcode, fin, data);
@@ -759,9 +883,9 @@ export class Connection {
     if (this._state !== ConnectionState.OPEN) return false;
     const opcode = this.sendingFragmented ? Opcode.Continuation : binary ? Opcode.Binary : Opcode.Text;
     this.sendingFragmented = !fin;
-    if (this.compressing || this.sendQueue.length > 0) {
-      if (this.sendQueue === NO_SENDS) this.sendQueue = [];
-      this.sendQueue.push({ data: bytes, opcode: fin ? opcode | 0x80 : opcode, control: false });
+    const compression = this.compression;
+    if (compression !== null && compression.outputWaits) {
+      compression.queue({ data: bytes, opcode: fin ? opcode | 0x80 : opcode, control: false });
       return true;
     }
     this.sendData(bytes, opcode, fin);
@@ -792,10 +916,11 @@ export class Connection {
     } else if (reason !== undefined && reason !== '') {
       invalidArgument('a close reason needs a close code');
     }
-    if (this._closeSent || this.closeQueued !== null || this._state === ConnectionState.CLOSED) return;
-    if (this.compressing || this.sendQueue.length > 0) {
+    const compression = this.compression;
+    if (this._closeSent || this._state === ConnectionState.CLOSED || (compression !== null && compression.closeQueued !== null)) return;
+    if (compression !== null && compression.outputWaits) {
       // Keep order: the close goes out after the messages already queued.
-      this.closeQueued = payload;
+      compression.closeQueued = payload;
       this.setState(ConnectionState.CLOSING);
       return;
     }
@@ -809,9 +934,9 @@ export class Connection {
     else invalidArgument('data must be a string or a Uint8Array');
     if (bytes.length > MAX_CONTROL_PAYLOAD) invalidArgument('control frame payload must be at most 125 bytes');
     if (this._state !== ConnectionState.OPEN) return false;
-    if (this.compressing || this.sendQueue.length > 0) {
-      if (this.sendQueue === NO_SENDS) this.sendQueue = [];
-      this.sendQueue.push({ data: Buffer.from(bytes), opcode, control: true });
+    const compression = this.compression;
+    if (compression !== null && compression.outputWaits) {
+      compression.queue({ data: Buffer.from(bytes), opcode, control: true });
       return true;
     }
     this.sendControl(opcode, bytes);
@@ -820,7 +945,7 @@ export class Connection {
 
   private sendCloseFrame(payload: Buffer): void {
     this._closeSent = true;
-    this.closeQueued = null;
+    if (this.compression !== null) this.compression.closeQueued = null;
     if (this._state === ConnectionState.OPEN) this.setState(ConnectionState.CLOSING);
     this.writeFrame(Opcode.Close, true, false, payload);
   }
@@ -830,41 +955,42 @@ export class Connection {
   }
 
   private sendData(bytes: Buffer, opcode: number, fin: boolean): void {
-    const codec = this.codec;
+    const compression = this.compression;
     // Compression applies to whole messages only; a caller-fragmented message goes out uncompressed.
-    if (codec !== null && fin && opcode !== Opcode.Continuation && bytes.length >= this.compressThreshold) {
-      this.compressing = true;
-      codec.compress(bytes, (error, compressed) => this.onCompressed(error, compressed, opcode));
+    if (compression !== null && fin && opcode !== Opcode.Continuation && bytes.length >= this.settings.compressThreshold) {
+      compression.compressing = true;
+      compression.codec.compress(bytes, (error, compressed) => this.onCompressed(compression, error, compressed, opcode));
       return;
     }
     this.writeMessage(bytes, opcode, fin, false);
   }
 
-  private onCompressed(error: Error | null, compressed: Uint8Array | undefined, opcode: number): void {
-    if (!this.compressing) return;
-    this.compressing = false;
+  private onCompressed(compression: Compression, error: Error | null, compressed: Uint8Array | undefined, opcode: number): void {
+    if (!compression.compressing) return;
+    compression.compressing = false;
     if (error !== null || compressed === undefined) {
       this.fail(ErrorCode.INFLATE_FAILED, 'compression failed', CloseCode.INTERNAL_ERROR);
       return;
     }
     this.writeMessage(toBuffer(compressed), opcode, true, true);
-    this.flushQueue();
+    this.flushQueue(compression);
   }
 
-  private flushQueue(): void {
-    while (this.sendQueue.length > 0 && !this.compressing) {
-      const item = this.sendQueue.shift()!;
+  private flushQueue(compression: Compression): void {
+    while (compression.sendQueue.length > 0 && !compression.compressing) {
+      const item = compression.sendQueue.shift()!;
       if (item.control) this.sendControl(item.opcode, item.data);
       else this.sendData(item.data, item.opcode & 0x0f, (item.opcode & 0x80) !== 0);
     }
-    if (this.compressing) return;
-    if (this.closeQueued !== null) this.sendCloseFrame(this.closeQueued);
-    if (this.peerClose !== null) this.finish(this.peerClose.code, this.peerClose.reason, null);
+    if (compression.compressing) return;
+    if (compression.closeQueued !== null) this.sendCloseFrame(compression.closeQueued);
+    const peer = compression.peerClose;
+    if (peer !== null) this.finish(peer.code, peer.reason, null);
   }
 
   /** Writes a message as one frame, or as several of at most `maxFrameSize` bytes. */
   private writeMessage(bytes: Buffer, opcode: number, fin: boolean, compressed: boolean): void {
-    const max = this.maxFrameSize;
+    const max = this.settings.maxFrameSize;
     if (max === 0 || bytes.length <= max) {
       this.writeFrame(opcode, fin, compressed, bytes);
       return;
@@ -883,12 +1009,13 @@ export class Connection {
   /** Frames `payload` and hands the bytes to `events.write`: one buffer when small, header + payload when large. */
   private writeFrame(opcode: number, fin: boolean, rsv1: boolean, payload: Buffer): void {
     const length = payload.length;
-    if (this.batch) {
+    const isServer = this.settings.isServer;
+    if (this.settings.batch) {
       if (length <= COPY_THRESHOLD) {
-        const headerSize = frameHeaderSize(length, !this.isServer);
+        const headerSize = frameHeaderSize(length, !isServer);
         const at = this.reserve(headerSize + length);
         const block = this.outBuf!;
-        if (this.isServer) {
+        if (isServer) {
           writeFrameHeader(block, at, opcode, fin, rsv1, length, null);
           payload.copy(block, at + headerSize);
         } else {
@@ -901,18 +1028,18 @@ export class Connection {
       // A large payload goes out as its own write: whatever is batched must go first.
       this.flushOutput();
     }
-    if (this.isServer) {
+    if (isServer) {
       const headerSize = frameHeaderSize(length, false);
       if (length <= COPY_THRESHOLD) {
         const frame = Buffer.allocUnsafe(headerSize + length);
         writeFrameHeader(frame, 0, opcode, fin, rsv1, length, null);
         payload.copy(frame, headerSize);
-        this.events.write(frame);
+        this.sink._write(frame);
       } else {
         const header = Buffer.allocUnsafe(headerSize);
         writeFrameHeader(header, 0, opcode, fin, rsv1, length, null);
-        this.events.write(header);
-        this.events.write(payload);
+        this.sink._write(header);
+        this.sink._write(payload);
       }
       return;
     }
@@ -922,7 +1049,7 @@ export class Connection {
     const frame = Buffer.allocUnsafe(headerSize + length);
     writeFrameHeader(frame, 0, opcode, fin, rsv1, length, mask);
     maskInto(payload, mask, frame, headerSize);
-    this.events.write(frame);
+    this.sink._write(frame);
   }
 
   /**
@@ -935,7 +1062,7 @@ export class Connection {
     const block = this.outBuf!;
     this.outLen = 0;
     this.outBuf = null;
-    this.events.write(bufferView(block, this.outStart, this.outStart + length));
+    this.sink._write(bufferView(block, this.outStart, this.outStart + length));
   }
 
   /** Bytes batched and not yet handed to `events.write`. */
@@ -955,7 +1082,7 @@ export class Connection {
     if (this.outLen === 0) {
       this.outBuf = arena.block;
       this.outStart = arena.used;
-      this.events.outputPending?.();
+      this.sink._outputPending();
     }
     const at = arena.used;
     arena.used = at + size;
@@ -965,16 +1092,20 @@ export class Connection {
 
   /** Whether a frame may be written now rather than queued behind a compression (keeps order). */
   private canWriteDirectly(): boolean {
-    return !this.compressing && this.sendQueue.length === 0 && (this.codec === null || this.compressThreshold >= COPY_THRESHOLD) && this.maxFrameSize === 0;
+    const compression = this.compression;
+    const settings = this.settings;
+    if (settings.maxFrameSize !== 0) return false;
+    return compression === null || (!compression.outputWaits && settings.compressThreshold >= COPY_THRESHOLD);
   }
 
   /** Writes a short string message as one frame straight into the output block. */
   private writeSmallString(opcode: number, fin: boolean, text: string): void {
     const length = Buffer.byteLength(text, 'utf8');
-    const headerSize = frameHeaderSize(length, !this.isServer);
+    const isServer = this.settings.isServer;
+    const headerSize = frameHeaderSize(length, !isServer);
     const at = this.reserve(headerSize + length);
     const block = this.outBuf!;
-    const mask = this.isServer ? null : this.nextMaskKey();
+    const mask = isServer ? null : this.nextMaskKey();
     writeFrameHeader(block, at, opcode, fin, false, length, mask);
     block.write(text, at + headerSize, length, 'utf8');
     if (mask !== null) applyMask(block.subarray(at + headerSize, at + headerSize + length), mask, 0);
@@ -1001,19 +1132,21 @@ export class Connection {
   }
 
   private nextMaskKey(): Buffer {
-    if (this.maskPoolOffset + 4 > MASK_POOL_SIZE || this.maskPool === null) {
-      this.maskPool = Buffer.allocUnsafe(MASK_POOL_SIZE);
-      this.randomFill!(this.maskPool);
-      this.maskPoolOffset = 0;
+    const pool = (this.maskPool ??= new MaskPool());
+    if (pool.offset + 4 > pool.bytes.length) {
+      // A fresh block each time: keys handed out earlier stay as they were.
+      pool.bytes = Buffer.allocUnsafe(MASK_POOL_SIZE);
+      this.settings.randomFill!(pool.bytes);
+      pool.offset = 0;
     }
-    const key = this.maskPool.subarray(this.maskPoolOffset, this.maskPoolOffset + 4);
-    this.maskPoolOffset += 4;
+    const key = pool.bytes.subarray(pool.offset, pool.offset + 4);
+    pool.offset += 4;
     return key;
   }
 
   /** The role this connection plays. */
   get connectionRole(): Role {
-    return this.role;
+    return this.settings.role;
   }
 }
 

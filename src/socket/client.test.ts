@@ -175,6 +175,15 @@ describe('caller errors throw synchronously (A3)', () => {
     assert.equal(server.accepted, 0, 'no connection was attempted');
   });
 
+  test('refuses bad limits before connecting (regression: they threw from the upgrade handler, out of the process)', T, async () => {
+    const server = await rawServer(() => {});
+    for (const options of [{ maxMessageSize: 0 }, { maxFragments: 1.5 }, { maxFrameSize: -1 }, { closeTimeout: -1 }]) {
+      assert.throws(() => client(server.url(), undefined, options), { code: 'VOLLEY_ERR_INVALID_ARGUMENT' }, JSON.stringify(options));
+    }
+    await sleep(50);
+    assert.equal(server.accepted, 0, 'no connection was attempted');
+  });
+
   test('refuses bad URLs and subprotocol lists with a SyntaxError', T, () => {
     for (const url of ['not a url', 'ftp://127.0.0.1/', 'ws://127.0.0.1/#fragment']) {
       assert.throws(() => client(url), SyntaxError, url);

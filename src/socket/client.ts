@@ -23,7 +23,7 @@ import {
 } from '../protocol/permessage-deflate.js';
 import { createDeflateCodec } from './deflate-codec.js';
 import { Heartbeat, type HeartbeatOptions } from './heartbeat.js';
-import type { WebSocket, WebSocketBaseOptions } from './websocket.js';
+import { resolveSocketSettings, type WebSocket, type WebSocketBaseOptions } from './websocket.js';
 
 /** Options of a client `WebSocket` (beyond the WHATWG constructor's url and protocols). */
 export interface ClientOptions extends WebSocketBaseOptions {
@@ -81,6 +81,14 @@ export function connectClient(
   const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   if (!(timeout > 0)) invalidArgument('handshakeTimeout must be a positive number of ms');
   const deflate = options.perMessageDeflate === false ? null : resolveDeflateOptions(options.perMessageDeflate ?? true);
+  // Resolved now, so that a bad limit throws here rather than once the server has answered.
+  const settings = resolveSocketSettings({
+    ...options,
+    role: 'client',
+    compressThreshold: deflate?.threshold,
+    heartbeat: options.heartbeat ? new Heartbeat(options.heartbeat) : null,
+    randomFill: fillRandom,
+  });
 
   const key = generateKey((size) => randomBytes(size));
   const headers: Record<string, string> = {};
@@ -159,18 +167,14 @@ export function connectClient(
     settled = true;
     ws.abortHandshake = null;
     clearTimeout(timer);
-    ws._attach(socket, head, {
-      ...options,
-      role: 'client',
-      protocol: checked.protocol,
-      extensions,
-      codec,
-      compressThreshold: deflate?.threshold,
-      heartbeat: options.heartbeat ? new Heartbeat(options.heartbeat) : null,
-      randomFill: (buffer) => randomFillSync(buffer),
-    });
+    ws._attach(socket, head, { settings, protocol: checked.protocol, extensions, codec });
   });
   req.end();
+}
+
+/** Masking-key randomness for client connections. */
+function fillRandom(buffer: Uint8Array): void {
+  randomFillSync(buffer);
 }
 
 /** Turns a socket error into a message a person can act on. */

@@ -6,7 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { once } from 'node:events';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, afterEach, describe, test } from 'node:test';
 import WsClient from 'ws';
 
@@ -515,6 +516,12 @@ describe('admission limits (L2)', () => {
 });
 
 describe('attaching', () => {
+  test('refuses bad limits at construction (regression: the first connection threw them out of the process)', () => {
+    for (const limits of [{ maxMessageSize: 0 }, { maxFragments: 1.5 }, { maxFrameSize: -1 }, { sendHighWaterMark: -1 }]) {
+      assert.throws(() => new WebSocketServer({ noServer: true, heartbeat: false, ...limits }), { code: 'VOLLEY_ERR_INVALID_ARGUMENT' }, JSON.stringify(limits));
+    }
+  });
+
   test('noServer: handleUpgrade takes requests from a plain http server, which still serves plain HTTP', T, async () => {
     const http = createServer((_req, res) => res.end('plain'));
     const wss = trackClose(new WebSocketServer({ noServer: true, heartbeat: false }));
@@ -678,6 +685,48 @@ describe('heartbeat', () => {
   });
 });
 
+describe('a peer that ends TCP without a close frame', () => {
+  /** A bare socket past the handshake, that the test half-closes itself. */
+  async function halfCloser(port: number): Promise<Socket> {
+    const socket = connect(port, '127.0.0.1');
+    cleanup.add(() => socket.destroy());
+    socket.write(upgradeRequest());
+    const [head] = await within(once(socket, 'data') as Promise<[Buffer]>, 2000, 'the 101');
+    assert.match(head.toString('latin1'), /^HTTP\/1\.1 101 /);
+    return socket;
+  }
+
+  for (const [name, send] of [
+    ['between messages', null],
+    ['in the middle of a fragmented message', text('part', { fin: false })],
+  ] as const) {
+    test(`closes with 1006 and ends TCP when the peer half-closes ${name}`, T, async () => {
+      const { wss, port } = await server();
+      const socket = await halfCloser(port);
+      const ws = [...wss.clients][0]!;
+      const closed = nextEvent<[number, string, boolean]>(ws, 'close');
+      if (send !== null) socket.write(send);
+      socket.end();
+      assert.deepEqual(await closed, [1006, '', false]);
+      await within(once(socket, 'end'), 2000, "the server's FIN");
+      assert.equal(wss.clients.size, 0);
+      assert.equal((ws as unknown as { closeTimer: unknown }).closeTimer, null);
+    });
+  }
+
+  test('still delivers the messages that came before the FIN, and writes the replies sent in that tick', T, async () => {
+    const { wss, port } = await server();
+    echo(wss);
+    const socket = await halfCloser(port);
+    const got: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => got.push(chunk));
+    socket.end(Buffer.concat([text('one'), text('two')]));
+    await within(once(socket, 'close'), 2000, 'the socket to close');
+    // Two unmasked text frames echoed back, then nothing (no close frame: the connection failed with 1006).
+    assert.equal(Buffer.concat(got).toString('hex'), '81036f6e65' + '810374776f');
+  });
+});
+
 describe('timeouts', () => {
   test('destroys a client that never answers our close frame after closeTimeout', T, async () => {
     const { wss, port } = await server({ closeTimeout: 200 });
@@ -720,6 +769,16 @@ describe('timeouts', () => {
     const endedAt = await client.waitEnd(2000);
     assert.ok(endedAt - started >= 150 && endedAt - started < 1000, `dropped after ${(endedAt - started).toFixed(0)} ms`);
     assert.equal(connections.length, 0);
+  });
+
+  test('leaves no close timer behind once the socket is gone (regression: terminate() armed a 10 s timer holding the connection)', T, async () => {
+    const { wss, port } = await server();
+    await openRaw(port);
+    const ws = [...wss.clients][0]!;
+    const closed = nextEvent(ws, 'close');
+    ws.terminate();
+    await closed;
+    assert.equal((ws as unknown as { closeTimer: unknown }).closeTimer, null);
   });
 
   test('keeps an open WebSocket longer than handshakeTimeout (the timeout ends with the handshake)', T, async () => {

@@ -129,10 +129,9 @@ export class WebSocketServer extends EventEmitter {
   readonly server: HttpServer | HttpsServer | null;
 
   private readonly options: WebSocketServerOptions;
-  /** Socket limits, resolved once and shared by every accepted socket. */
+  /** Socket limits, heartbeat and protocol settings, resolved once and shared by every accepted socket. */
   private readonly settings: SocketSettings;
   private readonly deflate: ResolvedDeflateOptions | null;
-  private readonly heartbeat: Heartbeat | null;
   private readonly handshakeTimeout: number;
   private readonly allowedOrigins: Set<string> | null;
   /** Open WebSockets per remote address, kept only when `maxConnectionsPerIp` is set. */
@@ -151,11 +150,15 @@ export class WebSocketServer extends EventEmitter {
     const modes = [options.port !== undefined, options.server !== undefined, options.noServer === true].filter(Boolean).length;
     if (modes !== 1) invalidArgument('exactly one of "port", "server" or "noServer" must be given');
     this.options = options;
-    this.settings = resolveSocketSettings(options);
     this.handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     if (!(this.handshakeTimeout > 0)) invalidArgument('handshakeTimeout must be a positive number of ms');
     this.deflate = options.perMessageDeflate ? resolveDeflateOptions(options.perMessageDeflate) : null;
-    this.heartbeat = options.heartbeat === false ? null : new Heartbeat(options.heartbeat ?? {});
+    this.settings = resolveSocketSettings({
+      ...options,
+      role: 'server',
+      compressThreshold: this.deflate?.threshold,
+      heartbeat: options.heartbeat === false ? null : new Heartbeat(options.heartbeat ?? {}),
+    });
     this.allowedOrigins = options.allowedOrigins ? new Set(options.allowedOrigins.map(normalizeOrigin)) : null;
     for (const origin of this.allowedOrigins ?? []) {
       if (origin.startsWith('invalid:')) invalidArgument(`allowedOrigins: ${origin.slice(8)} is not an origin (scheme://host[:port])`);
@@ -374,16 +377,7 @@ export class WebSocketServer extends EventEmitter {
   ): void {
     socket.removeListener('error', destroySocket);
     const ws = new WebSocket();
-    ws._attach(socket, head, {
-      ...this.options,
-      settings: this.settings,
-      role: 'server',
-      protocol,
-      extensions,
-      codec,
-      compressThreshold: this.deflate?.threshold,
-      heartbeat: this.heartbeat,
-    });
+    ws._attach(socket, head, { settings: this.settings, protocol, extensions, codec });
     this.connections++;
     if (this.perIpLimit > 0) this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     if (this.options.clientTracking !== false) this.clients.add(ws);

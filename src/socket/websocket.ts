@@ -15,7 +15,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { CloseCode } from '../protocol/constants.js';
-import { Connection, ConnectionState, type ConnectionEvents } from '../protocol/connection.js';
+import { Connection, ConnectionState, resolveConnectionSettings, type ConnectionSettings, type ConnectionSink } from '../protocol/connection.js';
 import { ErrorCode, WebSocketError, invalidArgument } from '../protocol/errors.js';
 import type { MessageCodec, Role } from '../protocol/types.js';
 import { CloseEvent, ErrorEvent, EventTargetMixin, MessageEvent, OpenEvent } from './events.js';
@@ -84,18 +84,26 @@ export interface WebSocketBaseOptions {
   maxFrameSize?: number;
 }
 
-/** Everything the server or client side decided during the handshake. @internal */
-export interface AttachOptions extends WebSocketBaseOptions {
-  /** Pre-resolved limits (a server resolves them once for all its sockets). */
-  settings?: SocketSettings;
+/** The options of one end of the protocol, from which {@link resolveSocketSettings} builds its settings. @internal */
+export interface EndpointOptions extends WebSocketBaseOptions {
   role: Role;
-  protocol: string;
-  extensions: string;
-  codec: MessageCodec | null;
+  /** Messages smaller than this go out uncompressed (the agreed permessage-deflate threshold). */
   compressThreshold?: number;
+  /** The heartbeat that watches the sockets, or null. */
   heartbeat: Heartbeat | null;
+  /** Randomness for masking keys (clients). */
   randomFill?: (buffer: Uint8Array) => void;
 }
+
+/**
+ * What the handshake decided for one socket, with its endpoint's settings: resolved once for all of a server's
+ * sockets, or (a client) resolved here from the endpoint options. @internal
+ */
+export type AttachOptions = {
+  protocol: string;
+  extensions: string;
+  codec?: MessageCodec | null;
+} & ({ settings: SocketSettings } | EndpointOptions);
 
 /** Error code reported when a slow consumer is dropped (same as `ErrorCode.SLOW_CONSUMER`). */
 export const SLOW_CONSUMER = ErrorCode.SLOW_CONSUMER;
@@ -107,23 +115,40 @@ const DEFAULT_CLOSE_TIMEOUT = 10_000;
 /** Batches up to this size are merged into one buffer before writing. */
 const MERGE_LIMIT = 16 * 1024;
 
-/** The per-socket limits of {@link WebSocketBaseOptions}, resolved once and shared by a server's sockets. */
+/**
+ * Everything about a socket that is the same for every socket of its endpoint, resolved once: a server's sockets
+ * share one object instead of a dozen fields each.
+ */
 export interface SocketSettings {
   readonly highWaterMark: number;
   readonly maxBuffered: number;
   readonly dropPolicy: boolean;
   readonly inboundHighWater: number;
   readonly closeTimeoutMs: number;
+  /** The heartbeat watching the sockets, or null. */
+  readonly heartbeat: Heartbeat | null;
+  /** The protocol core's settings, shared by the sockets' Connections. */
+  readonly connection: ConnectionSettings;
 }
 
-/** Resolves (and checks) the socket limits of `options`. */
-export function resolveSocketSettings(options: WebSocketBaseOptions): SocketSettings {
+/** Resolves (and checks) the settings of `options`: a caller's bad limit throws here. */
+export function resolveSocketSettings(options: EndpointOptions): SocketSettings {
   const settings: SocketSettings = {
     highWaterMark: options.sendHighWaterMark ?? DEFAULT_HIGH_WATER,
     maxBuffered: options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED,
     dropPolicy: options.backpressurePolicy === 'drop',
     inboundHighWater: options.inboundHighWaterMark ?? DEFAULT_INBOUND_HIGH_WATER,
     closeTimeoutMs: options.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT,
+    heartbeat: options.heartbeat,
+    connection: resolveConnectionSettings({
+      role: options.role,
+      maxMessageSize: options.maxMessageSize,
+      maxFragments: options.maxFragments,
+      maxFrameSize: options.maxFrameSize,
+      compressThreshold: options.compressThreshold,
+      randomFill: options.randomFill,
+      batchOutput: true,
+    }),
   };
   for (const [name, value] of [
     ['sendHighWaterMark', settings.highWaterMark],
@@ -139,7 +164,16 @@ export function resolveSocketSettings(options: WebSocketBaseOptions): SocketSett
   return Object.freeze(settings);
 }
 
-const DEFAULT_SETTINGS = resolveSocketSettings({});
+/** What a socket uses before its handshake completes (only the close timeout matters then). */
+const DEFAULT_SETTINGS = resolveSocketSettings({ role: 'server', heartbeat: null });
+
+// Bits of WebSocket's `flags`.
+/** The application paused reading. */
+const USER_PAUSED = 1;
+/** Reading paused while held input waits for decompression. */
+const INFLATE_PAUSED = 2;
+/** A flush of this tick's frames is scheduled. */
+const FLUSH_SCHEDULED = 4;
 
 /** Where a socket's shared handlers find their WebSocket. */
 const kWebSocket = Symbol('volley.websocket');
@@ -147,9 +181,6 @@ type OwnedSocket = Socket & { [kWebSocket]: WebSocket };
 
 function socketOnData(this: OwnedSocket, chunk: Buffer): void {
   this[kWebSocket]._onData(chunk);
-}
-function socketOnEnd(this: OwnedSocket): void {
-  this[kWebSocket]._onEnd();
 }
 function socketOnClose(this: OwnedSocket): void {
   this[kWebSocket]._onSocketClose();
@@ -165,7 +196,7 @@ function socketOnError(this: OwnedSocket, error: Error): void {
  * A WebSocket connection. Create clients with `new WebSocket(url, protocols?, options?)` (see `client.ts`);
  * server-side sockets come from `WebSocketServer`.
  */
-export class WebSocket extends EventTargetMixin(EventEmitter) implements HeartbeatMember {
+export class WebSocket extends EventTargetMixin(EventEmitter) implements HeartbeatMember, ConnectionSink {
   static readonly CONNECTING = 0;
   static readonly OPEN = 1;
   static readonly CLOSING = 2;
@@ -177,7 +208,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   declare readonly CLOSED: 3;
 
   /** The URL this client connected to; empty on server-side sockets. */
-  url = '';
+  declare url: string; // '' on the prototype (below the class): only clients carry their own
   /** The subprotocol selected during the handshake, or `''`. */
   protocol = '';
   /** The extensions agreed during the handshake (`Sec-WebSocket-Extensions` value), or `''`. */
@@ -199,18 +230,15 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   /** @internal */ _readyState: number = WebSocket.CONNECTING;
   /** @internal */ _socket: Socket | null = null;
   private conn: Connection | null = null;
-  private heartbeat: Heartbeat | null = null;
   /** Frames written this tick, sent together at its end (allocated on first use). */
   private out: Buffer[] | null = null;
   private outBytes = 0;
-  private flushScheduled = false;
-  /** Limits shared by every socket of one server (one object, not five fields per connection). */
+  /** USER_PAUSED, INFLATE_PAUSED, FLUSH_SCHEDULED. */
+  private flags = 0;
+  /** Limits, heartbeat and protocol settings shared by every socket of one server. */
   private settings: SocketSettings = DEFAULT_SETTINGS;
   private closeTimer: NodeJS.Timeout | null = null;
   private closeInfo: { code: number; reason: string; error: WebSocketError | null } | null = null;
-  private userPaused = false;
-  private inflatePaused = false;
-  private closeEmitted = false;
 
   /**
    * Opens a client connection to `address` (`ws://`, `wss://`, or `http(s)://` mapped to them), offering
@@ -335,18 +363,18 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /** Stops reading from the socket (inbound flow control). */
   pause(): void {
-    this.userPaused = true;
+    this.flags |= USER_PAUSED;
     this._socket?.pause();
   }
 
   /** Resumes reading after {@link pause}. */
   resume(): void {
-    this.userPaused = false;
-    if (!this.inflatePaused) this._socket?.resume();
+    this.flags &= ~USER_PAUSED;
+    if ((this.flags & INFLATE_PAUSED) === 0) this._socket?.resume();
   }
 
-  /** @internal Set by the client while its handshake is in progress. */
-  abortHandshake: ((error: WebSocketError) => void) | null = null;
+  /** @internal Set by the client while its handshake is in progress (null on the prototype). */
+  declare abortHandshake: ((error: WebSocketError) => void) | null;
 
   /**
    * @internal Takes over `socket` after a successful handshake. `head` holds bytes that arrived with the
@@ -356,68 +384,78 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     this._socket = socket;
     this.protocol = options.protocol;
     this.extensions = options.extensions;
-    this.settings = options.settings ?? resolveSocketSettings(options);
-    this.conn = new Connection(
-      {
-        role: options.role,
-        maxMessageSize: options.maxMessageSize,
-        maxFragments: options.maxFragments,
-        maxFrameSize: options.maxFrameSize,
-        codec: options.codec,
-        compressThreshold: options.compressThreshold,
-        randomFill: options.randomFill,
-        batchOutput: true,
-      },
-      new ConnectionSink(this),
-    );
+    const settings = 'settings' in options ? options.settings : resolveSocketSettings(options);
+    this.settings = settings;
+    // This WebSocket is the connection's sink: no object in between.
+    this.conn = new Connection({ settings: settings.connection, codec: options.codec ?? null }, this);
     socket.setNoDelay(true);
     socket.setTimeout(0);
     // Shared handler functions find this WebSocket through the socket: no closures per connection.
     (socket as OwnedSocket)[kWebSocket] = this;
+    // When the peer half-closes, Node ends our side too and the socket closes: a connection still open then ends
+    // with 1006 in _onSocketClose. (An 'end' listener of our own would cost an array per socket.)
+    socket.allowHalfOpen = false;
     socket.on('data', socketOnData);
-    socket.on('end', socketOnEnd);
     socket.on('close', socketOnClose);
     socket.on('drain', socketOnDrain);
     // An 'error' listener is attached before anything else can happen: no socket error may escape.
     socket.on('error', socketOnError);
     this._readyState = WebSocket.OPEN;
-    this.heartbeat = options.heartbeat;
-    if (this.heartbeat !== null) this.lastSeen = performance.now();
-    this.heartbeat?.add(this);
+    const heartbeat = settings.heartbeat;
+    if (heartbeat !== null) {
+      this.lastSeen = performance.now();
+      heartbeat.add(this);
+    }
     this.emit('open');
     // Bytes that came with the handshake are parsed on the next tick, once the server has handed this socket to
     // its 'connection' listeners (and before any later read, which arrives in the I/O phase).
     if (head !== null && head.length > 0) process.nextTick(parseHead, this, head);
-    if (socket.readableFlowing === null && !this.userPaused) socket.resume();
+    if (socket.readableFlowing === null && (this.flags & USER_PAUSED) === 0) socket.resume();
   }
 
-  // ---------------------------------------------------------------------------- Connection events (sans-I/O)
+  // ------------------------------------------------------------------- Connection events (ConnectionSink)
 
   /** @internal Queues bytes for the batched write at the end of this tick. */
   _write(data: Uint8Array): void {
     (this.out ??= []).push(data as Buffer);
     this.outBytes += data.byteLength;
-    this._scheduleFlush();
+    this._outputPending();
   }
 
   /** @internal Makes sure everything produced this tick is written at its end. */
-  _scheduleFlush(): void {
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
+  _outputPending(): void {
+    if ((this.flags & FLUSH_SCHEDULED) === 0) {
+      this.flags |= FLUSH_SCHEDULED;
       process.nextTick(flushSoon, this);
     }
+  }
+
+  /** @internal A message arrived. */
+  _message(data: Buffer, isBinary: boolean): void {
+    this.emit('message', data, isBinary);
+  }
+
+  /** @internal A ping arrived (already answered). */
+  _ping(data: Buffer): void {
+    this.emit('ping', data);
+  }
+
+  /** @internal A pong arrived. */
+  _pong(data: Buffer): void {
+    this.pingSentAt = 0;
+    this.emit('pong', data);
   }
 
   /** @internal The WebSocket-level end: both close frames exchanged, or the connection failed. */
   _closed(code: number, reason: string, error: WebSocketError | null): void {
     this.closeInfo = { code, reason, error };
     this._readyState = WebSocket.CLOSING;
-    this.heartbeat?.delete(this);
+    this.settings.heartbeat?.delete(this);
     if (error !== null && this.listenerCount('error') > 0) this.emit('error', error);
     this.flush();
     const socket = this._socket;
     if (socket === null) return;
-    if (this.conn!.connectionRole === 'server' || error !== null) {
+    if (this.settings.connection.isServer || error !== null) {
       // RFC 6455 §7.1.1: "the server ... SHOULD close the underlying TCP connection first". After a failure the
       // client closes too.
       socket.end();
@@ -428,9 +466,9 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /** @internal Held input was processed: resume reading. */
   _drained(): void {
-    if (this.inflatePaused) {
-      this.inflatePaused = false;
-      if (!this.userPaused) this._socket?.resume();
+    if ((this.flags & INFLATE_PAUSED) !== 0) {
+      this.flags &= ~INFLATE_PAUSED;
+      if ((this.flags & USER_PAUSED) === 0) this._socket?.resume();
     }
   }
 
@@ -453,15 +491,16 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /** @internal */
   _onData(chunk: Buffer): void {
+    const settings = this.settings;
     // Any inbound byte proves the peer alive.
-    if (this.heartbeat !== null) {
+    if (settings.heartbeat !== null) {
       this.lastSeen = performance.now();
       this.pingSentAt = 0;
     }
     const conn = this.conn!;
     conn.receive(chunk);
-    if (conn.pendingInputBytes > this.settings.inboundHighWater && !this.inflatePaused) {
-      this.inflatePaused = true;
+    if (conn.pendingInputBytes > settings.inboundHighWater && (this.flags & INFLATE_PAUSED) === 0) {
+      this.flags |= INFLATE_PAUSED;
       this._socket?.pause();
     }
   }
@@ -469,13 +508,6 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   /** @internal */
   _onDrain(): void {
     if (this.outBytes === 0) this.emit('drain');
-  }
-
-  /** @internal */
-  _onEnd(): void {
-    // The peer half-closed. Finish our side; a connection still open ends abnormally (1006).
-    this.conn?.receiveEof();
-    this._socket?.end();
   }
 
   /** @internal */
@@ -490,15 +522,15 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /** @internal */
   _onSocketClose(): void {
+    if (this._readyState === WebSocket.CLOSED) return; // 'close' was emitted
+    // A connection still open ends here (1006), through _closed.
+    this.conn?.receiveEof();
     if (this.closeTimer !== null) clearTimeout(this.closeTimer);
     this.closeTimer = null;
-    this.heartbeat?.delete(this);
-    this.conn?.receiveEof();
+    this.settings.heartbeat?.delete(this);
     this._readyState = WebSocket.CLOSED;
     this.out = null;
     this.outBytes = 0;
-    if (this.closeEmitted) return;
-    this.closeEmitted = true;
     // The code is the peer's (1005 when its close frame had none), the one we failed the connection with, or
     // 1006 when TCP ended without a close frame. Clean means both close frames were exchanged.
     const info = this.closeInfo ?? { code: CloseCode.ABNORMAL, reason: '', error: null };
@@ -520,14 +552,15 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   }
 
   private armCloseTimer(): void {
-    if (this.closeTimer !== null || this._socket === null) return;
+    // Once the socket is gone (destroyed by terminate(), a reset, the timer itself) there is nothing to wait for.
+    if (this.closeTimer !== null || this._socket === null || this._socket.destroyed) return;
     this.closeTimer = setTimeout(destroyOnTimeout, this.settings.closeTimeoutMs, this);
     this.closeTimer.unref();
   }
 
   /** @internal Writes everything batched this tick with as few syscalls as possible. */
   flush(): void {
-    this.flushScheduled = false;
+    this.flags &= ~FLUSH_SCHEDULED;
     this.conn?.flushOutput();
     const socket = this._socket;
     const out = this.out;
@@ -535,7 +568,8 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
     this.out = null;
     const bytes = this.outBytes;
     this.outBytes = 0;
-    if (socket.destroyed) return;
+    // Ended: the peer half-closed and Node ended our side (allowHalfOpen is off); 'close' follows.
+    if (socket.destroyed || socket.writableEnded) return;
     if (out.length === 1) {
       // Behind a slow peer the chunk waits in the socket's queue: a copy keeps it from pinning the whole
       // output block it views (shared by every connection) for that long.
@@ -550,36 +584,12 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   }
 }
 
-/** Routes a Connection's events to its WebSocket: one small object per connection, no closures. */
-class ConnectionSink implements ConnectionEvents {
-  constructor(private readonly ws: WebSocket) {}
-  write(data: Uint8Array): void {
-    this.ws._write(data);
-  }
-  message(data: Buffer, isBinary: boolean): void {
-    this.ws.emit('message', data, isBinary);
-  }
-  ping(data: Buffer): void {
-    this.ws.emit('ping', data);
-  }
-  pong(data: Buffer): void {
-    this.ws.pingSentAt = 0;
-    this.ws.emit('pong', data);
-  }
-  closed(code: number, reason: string, error: WebSocketError | null): void {
-    this.ws._closed(code, reason, error);
-  }
-  drained(): void {
-    this.ws._drained();
-  }
-  outputPending(): void {
-    this.ws._scheduleFlush();
-  }
-}
-
 for (const [name, value] of [['CONNECTING', 0], ['OPEN', 1], ['CLOSING', 2], ['CLOSED', 3]] as const) {
   Object.defineProperty(WebSocket.prototype, name, { value, enumerable: true });
 }
+// Rarely set fields live on the prototype: a server-side socket carries no own copy.
+Object.defineProperty(WebSocket.prototype, 'url', { value: '', writable: true });
+Object.defineProperty(WebSocket.prototype, 'abortHandshake', { value: null, writable: true });
 
 /** A fast-mode listener table with no inherited keys (EventEmitter's own `{ __proto__: null }` is a dictionary). */
 function EventSlots(): void {}
