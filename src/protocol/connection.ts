@@ -16,7 +16,7 @@ import { ChunkList } from './chunk-list.js';
 import { CloseCode, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode, isValidWireCloseCode } from './constants.js';
 import { ErrorCode, WebSocketError, invalidArgument } from './errors.js';
 import { frameHeaderSize, writeFrameHeader } from './frame-header.js';
-import { applyMask, maskInto } from './mask.js';
+import { applyMask, maskInto, unmaskInPlace } from './mask.js';
 import type { MessageCodec, Role } from './types.js';
 import { Utf8Validator, isValidUtf8 } from './utf8.js';
 
@@ -473,28 +473,7 @@ export class Connection {
     const frameEnd = start + length;
     if (frameEnd > end || length > settings.maxMessageSize) return pos;
     const payload = length === 0 ? EMPTY : bufferView(chunk, start, frameEnd);
-    if (masked) {
-      if (length < 128) {
-        const k0 = chunk[maskAt]!;
-        const k1 = chunk[maskAt + 1]!;
-        const k2 = chunk[maskAt + 2]!;
-        const k3 = chunk[maskAt + 3]!;
-        let i = start;
-        for (const unrolled = start + (length & ~3); i < unrolled; i += 4) {
-          chunk[i]! ^= k0;
-          chunk[i + 1]! ^= k1;
-          chunk[i + 2]! ^= k2;
-          chunk[i + 3]! ^= k3;
-        }
-        if (i < frameEnd) chunk[i++]! ^= k0;
-        if (i < frameEnd) chunk[i++]! ^= k1;
-        if (i < frameEnd) chunk[i]! ^= k2;
-      } else {
-        const key = (this.maskKey ??= Buffer.allocUnsafe(4));
-        chunk.copy(key, 0, maskAt, maskAt + 4);
-        applyMask(payload, key, 0);
-      }
-    }
+    if (masked) unmaskInPlace(chunk, start, frameEnd, maskAt);
     const isText = b0 === 0x81;
     if (isText && !isAscii(chunk, start, frameEnd) && !isValidUtf8(payload)) {
       this.invalidUtf8();
@@ -1111,7 +1090,11 @@ export class Connection {
     if (mask !== null) applyMask(block.subarray(at + headerSize, at + headerSize + length), mask, 0);
   }
 
-  /** A server's whole frame of at most {@link COPY_THRESHOLD} bytes, into the output block. */
+  /**
+   * A server's whole frame of at most {@link COPY_THRESHOLD} bytes, into the output block: `writeFrame`'s batched
+   * server case specialised for `send`'s fast path (no mask, no RSV1, FIN set): going through `writeFrame` instead
+   * measured ~10% slower per 16 B echo (alternating runs of the core microbenchmark, noisy machine).
+   */
   private writeSmallBytes(opcode: number, data: Uint8Array): void {
     const length = data.length;
     const headerSize = length < 126 ? 2 : 4;

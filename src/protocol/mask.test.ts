@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { applyMask, maskInto } from './mask.js';
+import { applyMask, maskInto, unmaskInPlace } from './mask.js';
 import { WebSocketError } from './errors.js';
 
 /** The masking key of the RFC 6455 §5.7 example "A single-frame masked text message". */
@@ -168,6 +168,21 @@ describe('maskInto', () => {
         () => maskInto(sample(10), RFC_KEY, new Uint8Array(destLength), destOffset),
         (error: unknown) => error instanceof WebSocketError && error.code === 'VOLLEY_ERR_INVALID_ARGUMENT',
       );
+    }
+  });
+});
+
+describe('unmaskInPlace (the key read from the frame header itself)', () => {
+  test('gives what applyMask gives, for every size around the word threshold and every alignment', () => {
+    for (const size of [0, 1, 3, 4, 5, 127, 128, 129, 1000]) {
+      for (const shift of [0, 1, 2, 3]) {
+        const frame = Buffer.alloc(shift + 4 + size);
+        for (let i = 0; i < frame.length; i++) frame[i] = (i * 31 + 7) & 0xff;
+        const expected = Buffer.from(frame.subarray(shift + 4));
+        applyMask(expected, frame.subarray(shift, shift + 4));
+        unmaskInPlace(frame, shift + 4, shift + 4 + size, shift);
+        assert.deepEqual(frame.subarray(shift + 4), expected, `size ${size}, key at ${shift}`);
+      }
     }
   });
 });

@@ -26,16 +26,16 @@ function checkMask(mask: Uint8Array): void {
 }
 
 /**
- * XORs `data[start..end)` in place with the key rotated so that `data[start]` takes `mask[phase & 3]`:
- * the key byte for `data[i]` is `mask[(phase + i - start) & 3]`.
+ * XORs `data[start..end)` in place with the 4-byte key at `mask[keyAt..keyAt + 4)`, rotated so that
+ * `data[start]` takes `mask[keyAt + (phase & 3)]`: the key byte for `data[i]` is `mask[keyAt + ((phase + i - start) & 3)]`.
  */
-function xorRange(data: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number): void {
+function xorRange(data: Uint8Array, start: number, end: number, mask: Uint8Array, keyAt: number, phase: number): void {
   let i = start;
   // Key bytes for data[i], data[i + 1], data[i + 2], data[i + 3]; `& 3` keeps the low bits of any safe integer.
-  let k0 = mask[phase & 3];
-  let k1 = mask[(phase + 1) & 3];
-  let k2 = mask[(phase + 2) & 3];
-  let k3 = mask[(phase + 3) & 3];
+  let k0 = mask[keyAt + (phase & 3)];
+  let k1 = mask[keyAt + ((phase + 1) & 3)];
+  let k2 = mask[keyAt + ((phase + 2) & 3)];
+  let k3 = mask[keyAt + ((phase + 3) & 3)];
 
   if (end - start >= WORD_THRESHOLD) {
     // Unaligned head, byte by byte until data.byteOffset + i is a multiple of 4, rotating the key as we go.
@@ -102,7 +102,16 @@ function xorRange(data: Uint8Array, start: number, end: number, mask: Uint8Array
  */
 export function applyMask(data: Uint8Array, mask: Uint8Array, offset = 0): void {
   checkMask(mask);
-  xorRange(data, 0, data.length, mask, offset);
+  xorRange(data, 0, data.length, mask, 0, offset);
+}
+
+/**
+ * Unmasks a whole frame's payload `data[start..end)` in place with the key the frame header holds at
+ * `data[keyAt..keyAt + 4)` (before `start`): the parser's one-step path, without copying the key out first.
+ * Not checked: the caller guarantees `keyAt + 4 <= start <= end <= data.length`.
+ */
+export function unmaskInPlace(data: Uint8Array, start: number, end: number, keyAt: number): void {
+  xorRange(data, start, end, data, keyAt, 0);
 }
 
 /**
@@ -146,5 +155,5 @@ export function maskInto(src: Uint8Array, mask: Uint8Array, dest: Uint8Array, de
   }
   // A native copy then an in-place word XOR beats any byte loop; src and dest alignments rarely match.
   dest.set(src, destOffset);
-  xorRange(dest, destOffset, destOffset + length, mask, 0);
+  xorRange(dest, destOffset, destOffset + length, mask, 0, 0);
 }
