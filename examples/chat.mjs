@@ -10,6 +10,6 @@ m.onkeydown = (e) => { if (e.key === 'Enter' && m.value) { ws.send(m.value); m.v
 const server = createServer((req, res) => res.end(page)).listen(Number(process.env.PORT ?? 8080), '127.0.0.1');
 const wss = new WebSocketServer({ server });
 wss.on('connection', (ws) => {
-  ws.on('message', (data) => { for (const client of wss.clients) client.send(data.toString()); });
+  ws.on('message', (data) => wss.broadcast(data.toString())); // framed once for every client
 });
 server.on('listening', () => console.log(`chat on http://127.0.0.1:${server.address().port}`));

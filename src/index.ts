@@ -12,5 +12,5 @@
  */
 
 export * from './socket/index.js';
-export { CloseCode, ErrorCode, WebSocketError } from './protocol/index.js';
+export { CloseCode, ErrorCode, PreparedMessage, WebSocketError } from './protocol/index.js';
 export type { PerMessageDeflateOptions } from './protocol/permessage-deflate.js';

@@ -13,11 +13,8 @@ wss.on('connection', (ws) => {
   if (cfg.mode === 'echo') {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
   } else {
-    // A loop over clients until Volley has an encode-once broadcast API.
-    ws.on('message', (data, isBinary) => {
-      const options = { binary: isBinary };
-      for (const client of wss.clients) if (client !== ws) client.send(data, options);
-    });
+    // Framed once, the same bytes handed to every other client.
+    ws.on('message', (data, isBinary) => wss.broadcast(data, { binary: isBinary, except: ws }));
   }
 });
 wss.on('listening', () => ready());

@@ -17,6 +17,7 @@ import { CloseCode, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode, isValid
 import { ErrorCode, WebSocketError, invalidArgument } from './errors.js';
 import { frameHeaderSize, writeFrameHeader } from './frame-header.js';
 import { applyMask, maskInto, unmaskInPlace } from './mask.js';
+import type { PreparedMessage } from './prepared.js';
 import type { MessageCodec, Role } from './types.js';
 import { Utf8Validator, isValidUtf8 } from './utf8.js';
 
@@ -868,6 +869,31 @@ export class Connection {
       return true;
     }
     this.sendData(bytes, opcode, fin);
+    return true;
+  }
+
+  /**
+   * Sends a {@link PreparedMessage}: a server hands its frame on as it is (no framing, no copy) when nothing
+   * requires another encoding (a client's mask, compression, a frame size limit, a fragmented message in
+   * progress); otherwise the payload goes through {@link Connection.send}. Either way the bytes on the wire are
+   * those of `send(message.payload, message.binary)`. Returns false when the connection is not open.
+   */
+  sendPrepared(message: PreparedMessage): boolean {
+    if (this._state !== ConnectionState.OPEN) return false;
+    const settings = this.settings;
+    const length = message.payload.length;
+    const compression = this.compression;
+    if (
+      !settings.isServer ||
+      this.sendingFragmented ||
+      (settings.maxFrameSize !== 0 && length > settings.maxFrameSize) ||
+      (compression !== null && (compression.outputWaits || length >= settings.compressThreshold))
+    ) {
+      return this.send(message.payload, message.binary);
+    }
+    // Whatever is batched goes first, then the shared frame itself.
+    this.flushOutput();
+    this.sink._write(message.frame);
     return true;
   }
 

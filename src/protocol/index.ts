@@ -11,6 +11,7 @@ export type * from './types.js';
 export { Connection, ConnectionState, encodeClosePayload, DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_MESSAGE_SIZE } from './connection.js';
 export type { ConnectionEvents, ConnectionOptions } from './connection.js';
 export { applyMask, maskInto } from './mask.js';
+export { PreparedMessage } from './prepared.js';
 export { Utf8Validator, isValidUtf8 } from './utf8.js';
 export { encodeFrameHeader, frameHeaderSize, writeFrameHeader } from './frame-header.js';
 export * from './handshake.js';

@@ -14,6 +14,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { CloseCode } from '../protocol/constants.js';
 import { invalidArgument } from '../protocol/errors.js';
+import { PreparedMessage } from '../protocol/prepared.js';
 import { acceptKey, buildErrorResponse, buildUpgradeResponse, validateUpgradeRequest } from '../protocol/handshake.js';
 import {
   negotiateDeflate,
@@ -24,7 +25,7 @@ import {
 import type { MessageCodec } from '../protocol/types.js';
 import { createDeflateCodec } from './deflate-codec.js';
 import { Heartbeat, type HeartbeatOptions } from './heartbeat.js';
-import { WebSocket, resolveSocketSettings, type SocketSettings, type WebSocketBaseOptions } from './websocket.js';
+import { SendStatus, WebSocket, resolveSocketSettings, toSendable, type SocketSettings, type WebSocketBaseOptions } from './websocket.js';
 
 /** What a `verifyClient` callback learns about a handshake. */
 export interface VerifyClientInfo {
@@ -328,6 +329,40 @@ export class WebSocketServer extends EventEmitter {
       return { status: 429, message: 'Too many connections from this address' };
     }
     return null;
+  }
+
+  /**
+   * Sends one message to every open client in {@link WebSocketServer.clients}, framing it once: each socket is
+   * handed the same frame bytes (no per-client framing or copy) unless it needs its own encoding (compression
+   * above the threshold, a frame size limit, a fragmented message in progress), when it falls back to `send`.
+   * Each client's limits apply as with `send` (`maxBufferedAmount`, the drop policy). Needs `clientTracking`.
+   *
+   * @param data - A string goes as text, bytes as binary (as with `send`), or a {@link PreparedMessage} built
+   * once for several broadcasts.
+   * @param options - `binary` overrides the type of `data`; `except` skips one client (e.g. the sender);
+   * `filter` picks clients.
+   * @returns How many clients the message was queued for (sent or waiting; not those that dropped it).
+   *
+   * @example
+   * ```ts
+   * wss.on('connection', (ws) => {
+   *   ws.on('message', (data, isBinary) => wss.broadcast(data, { binary: isBinary, except: ws }));
+   * });
+   * ```
+   */
+  broadcast(
+    data: string | ArrayBufferView | ArrayBuffer | PreparedMessage,
+    options?: { binary?: boolean; except?: WebSocket; filter?: (ws: WebSocket) => boolean },
+  ): number {
+    const message = data instanceof PreparedMessage ? data : new PreparedMessage(toSendable(data), options?.binary);
+    const except = options?.except;
+    const filter = options?.filter;
+    let queued = 0;
+    for (const ws of this.clients) {
+      if (ws === except || ws.readyState !== WebSocket.OPEN || (filter !== undefined && !filter(ws))) continue;
+      if (ws.send(message) !== SendStatus.DROPPED) queued++;
+    }
+    return queued;
   }
 
   /**

@@ -15,6 +15,7 @@ import type { Transport } from '../hub/transport.js';
 import { selectSubprotocol } from '../hub/codec.js';
 import { DisconnectCode, SUBPROTOCOL_MSGPACK, type Encoding } from '../hub/wire.js';
 import { invalidArgument } from '../protocol/errors.js';
+import { PreparedMessage } from '../protocol/prepared.js';
 import { WebSocketServer, type Rejection, type WebSocketServerOptions } from '../socket/server.js';
 import type { WebSocket } from '../socket/websocket.js';
 import { clientAddressOf, type ClientAddress, type TrustProxy } from './client-address.js';
@@ -134,6 +135,23 @@ export class WebSocketTransport {
 const TEXT = { binary: false } as const;
 const BINARY = { binary: true } as const;
 
+/** Publications up to this size are framed once for all their subscribers (larger ones are sent uncopied anyway). */
+const PREPARE_LIMIT = 64 * 1024;
+/**
+ * The last publication's bytes and their frame. A hub broadcast hands the same (immutable, encoded once) bytes to
+ * every subscriber's transport in turn, so one entry is enough for the whole loop, and holds one message at most.
+ */
+let lastBytes: Uint8Array | null = null;
+let lastFrame: PreparedMessage | null = null;
+
+function preparedFor(bytes: Uint8Array, binary: boolean): PreparedMessage {
+  if (bytes !== lastBytes || lastFrame === null || lastFrame.binary !== binary) {
+    lastFrame = new PreparedMessage(bytes, binary);
+    lastBytes = bytes;
+  }
+  return lastFrame;
+}
+
 /** One WebSocket as a hub transport. */
 class SocketTransport implements Transport {
   readonly kind = 'websocket';
@@ -152,8 +170,11 @@ class SocketTransport implements Transport {
     // Only bytes the kernel has not taken count: a burst written in one tick to a healthy client is not slowness.
     const stuck = this.ws.writableLength;
     if (stuck > (essential ? 2 * this.maxQueueBytes : this.maxQueueBytes)) return false;
-    // JSON goes out as text even when it comes as bytes (encoded once for a whole broadcast).
-    this.ws.send(message, this.encoding === 'json' ? TEXT : BINARY);
+    const binary = this.encoding !== 'json';
+    // A publication (the only kind of message that is not essential) is the same bytes for every subscriber:
+    // frame it once. JSON goes out as text even when it comes as bytes.
+    if (!essential && typeof message !== 'string' && message.byteLength <= PREPARE_LIMIT) this.ws.send(preparedFor(message, binary));
+    else this.ws.send(message, binary ? BINARY : TEXT);
     return true;
   }
 
