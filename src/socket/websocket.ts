@@ -284,8 +284,8 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /**
    * Sends a message: a string as text, bytes as binary, a `PreparedMessage` as prepared (options ignored).
-   * Returns whether the bytes went out, are waiting
-   * above the high-water mark, or were dropped. Throws a TypeError for other argument types (nothing is sent).
+   * Returns whether the bytes went out, are waiting above the high-water mark, or were dropped. Throws a
+   * TypeError for other argument types (nothing is sent).
    *
    * @example
    * ```ts
