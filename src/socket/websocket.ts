@@ -440,7 +440,11 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /** @internal A message arrived. */
   _message(data: Buffer, isBinary: boolean): void {
-    this.emit('message', data, isBinary);
+    // One listener, the common case: called directly, without emit's rest-argument array per message (unless
+    // rejections of async listeners are to become 'error' events, which only emit does).
+    const listener = (this as unknown as { _events: Record<string, unknown> })._events.message;
+    if (typeof listener === 'function' && !EventEmitter.captureRejections) listener.call(this, data, isBinary);
+    else this.emit('message', data, isBinary);
   }
 
   /** @internal A ping arrived (already answered). */
