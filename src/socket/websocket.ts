@@ -175,6 +175,10 @@ const USER_PAUSED = 1;
 const INFLATE_PAUSED = 2;
 /** A flush of this tick's frames is scheduled. */
 const FLUSH_SCHEDULED = 4;
+/** Inside our own 'data' handler: output produced now is written when the read has been parsed. */
+const IN_READ = 8;
+/** Output was produced during the current read. */
+const READ_OUTPUT = 16;
 
 /** Where a socket's shared handlers find their WebSocket. */
 const kWebSocket = Symbol('volley.websocket');
@@ -432,7 +436,10 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /** @internal Makes sure everything produced this tick is written at its end. */
   _outputPending(): void {
-    if ((this.flags & FLUSH_SCHEDULED) === 0) {
+    const flags = this.flags;
+    if ((flags & IN_READ) !== 0) {
+      this.flags = flags | READ_OUTPUT;
+    } else if ((flags & FLUSH_SCHEDULED) === 0) {
       this.flags |= FLUSH_SCHEDULED;
       if (flushQueue.push(this) === 1) process.nextTick(flushAll);
     }
@@ -510,7 +517,16 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
       this.pingSentAt = 0;
     }
     const conn = this.conn!;
-    conn.receive(chunk);
+    // Replies to everything in this read (an echo, a pong) go out in one write as soon as it is parsed, with no
+    // tick scheduled for them. Output from a listener's later callbacks still takes the per-tick flush.
+    this.flags |= IN_READ;
+    try {
+      conn.receive(chunk);
+    } finally {
+      const flags = this.flags;
+      this.flags = flags & ~(IN_READ | READ_OUTPUT);
+      if ((flags & READ_OUTPUT) !== 0) this.flush();
+    }
     if (conn.pendingInputBytes > settings.inboundHighWater && (this.flags & INFLATE_PAUSED) === 0) {
       this.flags |= INFLATE_PAUSED;
       this._socket?.pause();
