@@ -9,9 +9,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { probeRedis } from '../engines/redis/testing/support.js';
+import { freePort } from '../test-support/net-testing.js';
 import { api, Cluster, publishNumbered, RecoveringClient, tally, type ClusterNode } from './harness.js';
 
 const unreachable = await probeRedis();
@@ -232,15 +232,6 @@ describe('three volley serve nodes on one Redis', { skip: unreachable ?? false, 
     assert.equal(counts.lost, 0, 'history-backed channels are resynced without a gap');
   });
 });
-
-/** A free TCP port on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const REDIS_SERVER = process.env['REDIS_SERVER'] ?? 'redis-server';
 const noRedisServer = spawnSync(REDIS_SERVER, ['--version']).status === 0 ? undefined : `${REDIS_SERVER} is not installed (needed to stop and restart a Redis of this test's own)`;

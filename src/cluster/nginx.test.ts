@@ -10,12 +10,12 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { probeRedis } from '../engines/redis/testing/support.js';
+import { freePort } from '../test-support/net-testing.js';
 import { call, StreamReader } from '../transports/fallback-harness.test.js';
 import { api, Cluster, RecoveringClient, tally } from './harness.js';
 
@@ -26,15 +26,6 @@ const missing = !existsSync(NGINX) ? `${NGINX} is not installed (apt-get install
 if (missing !== undefined && process.env['CI'] === 'true') throw new Error(`${missing}; CI=true requires it`);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A free TCP port on 127.0.0.1 (closed again at once; nginx binds it right after). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * The example config with the test's upstream servers and listen address, inside a minimal main config whose

@@ -5,30 +5,18 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import * as jose from 'jose';
 
-import { guardProcess } from '../test-support/process-guard.js';
 import { createTokenVerifier } from './auth.js';
-import { HubClient, ReplyError, type HubMessage } from './testing/hub-client.js';
-import { startHub, type StartedHub, type StartHubOptions } from './testing/start-hub.js';
+import { errorCode, HubClient, type HubMessage } from './testing/hub-client.js';
+import { hubScope } from './testing/hub-scope.js';
+import type { StartedHub, StartHubOptions } from './testing/start-hub.js';
 import { TEST_SECRET, mintToken, unsignedToken } from './testing/tokens.js';
 
-const guard = guardProcess();
+const scope = hubScope({ rateLimits: { connection: false } });
 const T = { timeout: 10_000 };
-const hubs: StartedHub[] = [];
-const clients: HubClient[] = [];
-after(async () => {
-  await Promise.all(clients.map((client) => client.close()));
-  await Promise.all(hubs.map((started) => started.close()));
-  await guard.assertClean();
-});
-
-async function hub(options: StartHubOptions): Promise<StartedHub> {
-  const started = await startHub({ rateLimits: { connection: false }, ...options });
-  hubs.push(started);
-  return started;
-}
+const hub = (options: StartHubOptions): Promise<StartedHub> => scope.hub(options);
 
 const main = await hub({
   verifier: createTokenVerifier({ hmacSecret: TEST_SECRET }),
@@ -42,10 +30,8 @@ const main = await hub({
   },
 });
 
-async function open(started: StartedHub = main): Promise<HubClient> {
-  const client = await HubClient.open(started.url);
-  clients.push(client);
-  return client;
+function open(started: StartedHub = main): Promise<HubClient> {
+  return scope.open(started);
 }
 
 /** A client connected with a token for `claims`. */
@@ -62,16 +48,6 @@ async function refused(token: string | undefined, started: StartedHub = main): P
   const push = await client.nextPush((p) => p['type'] === 'disconnect');
   const { code } = await client.waitClosed();
   return { push, code };
-}
-
-async function errorCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ReplyError) return error.code;
-    throw error;
-  }
-  assert.fail('expected an error reply');
 }
 
 describe('connect tokens', () => {

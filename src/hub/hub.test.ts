@@ -5,29 +5,22 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { encode } from '@msgpack/msgpack';
 
-import { guardProcess } from '../test-support/process-guard.js';
 import { createTokenVerifier } from './auth.js';
 import { HubError } from './errors.js';
 import { MemoryPresenceStore } from '../engines/index.js';
 import { noopMetrics } from './metrics.js';
-import { HubClient, ReplyError, type HubClientOptions, type HubMessage } from './testing/hub-client.js';
+import { errorCode, HubClient, type HubClientOptions, type HubMessage } from './testing/hub-client.js';
 import { LaggyPresenceStore } from './testing/laggy-presence.js';
-import { startHub, type StartedHub, type StartHubOptions } from './testing/start-hub.js';
+import { hubScope } from './testing/hub-scope.js';
+import type { StartedHub, StartHubOptions } from './testing/start-hub.js';
 import { TEST_SECRET, mintToken } from './testing/tokens.js';
 import type { Encoding } from './wire.js';
 
-const guard = guardProcess();
+const scope = hubScope();
 const T = { timeout: 10_000 };
-const hubs: StartedHub[] = [];
-const clients: HubClient[] = [];
-after(async () => {
-  await Promise.all(clients.map((client) => client.close()));
-  await Promise.all(hubs.map((started) => started.close()));
-  await guard.assertClean();
-});
 
 /** Test-only identity: the `x-test-user` request header names the user (through the onConnect hook). */
 const userFromHeader: NonNullable<StartHubOptions['hooks']>['onConnect'] = ({ request }) => {
@@ -35,11 +28,7 @@ const userFromHeader: NonNullable<StartHubOptions['hooks']>['onConnect'] = ({ re
   return typeof user === 'string' ? { userId: user } : undefined;
 };
 
-async function hub(options: StartHubOptions = {}): Promise<StartedHub> {
-  const started = await startHub(options);
-  hubs.push(started);
-  return started;
-}
+const hub = (options: StartHubOptions = {}): Promise<StartedHub> => scope.hub(options);
 
 /** The hub most tests share: anonymous clients allowed, open namespaces, an onRpc hook. */
 const main = await hub({
@@ -69,10 +58,8 @@ let unique = 0;
 /** A channel name no other test uses. */
 const channel = (ns = ''): string => `${ns === '' ? '' : `${ns}:`}c${++unique}`;
 
-async function open(started: StartedHub = main, options: HubClientOptions = {}): Promise<HubClient> {
-  const client = await HubClient.open(started.url, options);
-  clients.push(client);
-  return client;
+function open(started: StartedHub = main, options: HubClientOptions = {}): Promise<HubClient> {
+  return scope.open(started, options);
 }
 
 /** An open client that sent `connect` (anonymous unless `user` is given). */
@@ -83,17 +70,6 @@ async function connected(encoding: Encoding = 'json', user?: string, started: St
 }
 
 const isPublication = (ch: string) => (push: HubMessage) => push['type'] === 'publication' && push['channel'] === ch;
-
-/** Rejects with the error code of an error reply. */
-async function errorCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ReplyError) return error.code;
-    throw error;
-  }
-  assert.fail('expected an error reply');
-}
 
 /** The disconnect push and the close that follows it. */
 async function disconnectOf(client: HubClient, timeoutMs = 2000): Promise<{ push: HubMessage; code: number }> {

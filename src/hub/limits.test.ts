@@ -6,49 +6,26 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { guardProcess } from '../test-support/process-guard.js';
 import type { HubMetrics } from './metrics.js';
-import { HubClient, ReplyError, type HubMessage } from './testing/hub-client.js';
-import { startHub, type StartedHub, type StartHubOptions } from './testing/start-hub.js';
-
-const guard = guardProcess();
-const T = { timeout: 10_000 };
-const hubs: StartedHub[] = [];
-const clients: HubClient[] = [];
-after(async () => {
-  await Promise.all(clients.map((client) => client.close()));
-  await Promise.all(hubs.map((started) => started.close()));
-  await guard.assertClean();
-});
+import { errorCode, HubClient, type HubMessage } from './testing/hub-client.js';
+import { hubScope } from './testing/hub-scope.js';
+import type { StartedHub, StartHubOptions } from './testing/start-hub.js';
 
 const OPEN_NAMESPACES: StartHubOptions['namespaces'] = {
   default: { subscribe: 'anyone', publish: 'anyone' },
   namespaces: { tiny: { maxSubscribers: 2 }, one: { maxSubscribers: 1 }, hot: { historySize: 1000 } },
 };
 
-async function hub(options: StartHubOptions = {}): Promise<StartedHub> {
-  const started = await startHub({ allowAnonymous: true, namespaces: OPEN_NAMESPACES, ...options });
-  hubs.push(started);
-  return started;
-}
+const scope = hubScope({ allowAnonymous: true, namespaces: OPEN_NAMESPACES });
+const T = { timeout: 10_000 };
+const hub = (options: StartHubOptions = {}): Promise<StartedHub> => scope.hub(options);
 
 async function connected(started: StartedHub, encoding: 'json' | 'msgpack' = 'json'): Promise<HubClient> {
-  const client = await HubClient.open(started.url, { encoding });
-  clients.push(client);
+  const client = await scope.open(started, { encoding });
   await client.connect();
   return client;
-}
-
-async function errorCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ReplyError) return error.code;
-    throw error;
-  }
-  assert.fail('expected an error reply');
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -278,8 +255,7 @@ describe('subscription limits', () => {
     await client.ok('unsubscribe', { channel: 'a' });
     await client.ok('subscribe', { channel: 'd' });
 
-    const other = await HubClient.open(started.url);
-    clients.push(other);
+    const other = await scope.open(started);
     const result = await other.connect(undefined, { subscriptions: { a: {}, b: {}, c: {}, d: {}, e: {} } });
     assert.deepEqual(
       Object.entries(result.subscriptions).map(([ch, sub]) => [ch, (sub as HubMessage)['error']?.code ?? 'ok']),

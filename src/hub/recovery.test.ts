@@ -10,43 +10,32 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
 import { MemoryHistoryStore, SqliteHistoryStore } from '../engines/index.js';
-import { guardProcess } from '../test-support/process-guard.js';
 import type { HistoryStore } from './engine.js';
 import { HubClient, type HubMessage } from './testing/hub-client.js';
 import { LaggyHistoryStore } from './testing/laggy-history.js';
-import { startHub, type StartedHub, type StartHubOptions } from './testing/start-hub.js';
-
-const guard = guardProcess();
-const hubs: StartedHub[] = [];
-const clients: HubClient[] = [];
-const stores: HistoryStore[] = [];
-const dirs: string[] = [];
-after(async () => {
-  await Promise.all(clients.map((client) => client.close()));
-  await Promise.all(hubs.map((started) => started.close()));
-  for (const store of stores) await store.close();
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  await guard.assertClean();
-});
+import { hubScope } from './testing/hub-scope.js';
+import type { StartedHub, StartHubOptions } from './testing/start-hub.js';
 
 const NAMESPACES: StartHubOptions['namespaces'] = {
   default: { subscribe: 'anyone', publish: 'anyone', history: 'anyone' },
   namespaces: { feed: { historySize: 5000 }, small: { historySize: 10 } },
 };
 
-async function hub(options: StartHubOptions = {}): Promise<StartedHub> {
-  const started = await startHub({ allowAnonymous: true, rateLimits: { connection: false }, namespaces: NAMESPACES, ...options });
-  hubs.push(started);
-  return started;
-}
+const scope = hubScope({ allowAnonymous: true, rateLimits: { connection: false }, namespaces: NAMESPACES });
+const stores: HistoryStore[] = [];
+const dirs: string[] = [];
+scope.release(async () => {
+  for (const store of stores) await store.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
-async function open(started: StartedHub, encoding: 'json' | 'msgpack' = 'json'): Promise<HubClient> {
-  const client = await HubClient.open(started.url, { encoding });
-  clients.push(client);
-  return client;
+const hub = (options: StartHubOptions = {}): Promise<StartedHub> => scope.hub(options);
+
+function open(started: StartedHub, encoding: 'json' | 'msgpack' = 'json'): Promise<HubClient> {
+  return scope.open(started, { encoding });
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

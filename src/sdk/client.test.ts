@@ -5,38 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { WebSocket } from '../socket/index.js';
-import { connected, received, sleep, startTestHub, until, type TestHub } from './harness.test.js';
+import { received, sleep, testScope, until } from './harness.test.js';
 import { ClientErrorCode, SDK_VERSION, Volley, VolleyError } from './index.js';
 
 const T = { timeout: 10_000 };
-const hubs: TestHub[] = [];
-const clients: Volley[] = [];
-after(async () => {
-  for (const client of clients) client.disconnect();
-  for (const hub of hubs) await hub.close();
-});
-
-async function hub(options: Parameters<typeof startTestHub>[0] = {}): Promise<TestHub> {
-  const started = await startTestHub(options);
-  hubs.push(started);
-  return started;
-}
-
-async function client(base: string, options: ConstructorParameters<typeof Volley>[1] = {}): Promise<Volley> {
-  const c = await connected(base, options);
-  clients.push(c);
-  return c;
-}
+const { hub, client, track } = testScope();
 
 type Chat = { text: string; n?: number };
 
 describe('connecting', () => {
   test('connects over WebSocket and reports connecting, then connected with the client id and transport', T, async () => {
     const h = await hub();
-    const c = new Volley(h.base, { WebSocket });
-    clients.push(c);
+    const c = track(new Volley(h.base, { WebSocket }));
     const events: string[] = [];
     c.on('connecting', ({ reason }) => events.push(`connecting:${reason}`));
     c.on('state', ({ state }) => events.push(`state:${state}`));

@@ -4,6 +4,7 @@
  * A `.test` file so that it stays out of the package; it has no tests of its own.
  */
 import type { Socket } from 'node:net';
+import { after } from 'node:test';
 import { startHub, type StartHubOptions, type StartedHub } from '../hub/testing/start-hub.js';
 import { WebSocket } from '../socket/index.js';
 import type { Clock } from './environment.js';
@@ -42,6 +43,39 @@ export async function startTestHub(options: StartHubOptions = {}): Promise<TestH
     cutAll() {
       for (const socket of sockets) socket.destroy();
     },
+  };
+}
+
+/** The hubs and clients of one test file, all ended after its last test (clients first). */
+export interface TestScope {
+  /** Starts a hub as {@link startTestHub} does. */
+  hub(options?: StartHubOptions): Promise<TestHub>;
+  /** A client connected as {@link connected} connects it. */
+  client(base: string, options?: VolleyOptions): Promise<Volley>;
+  /** Ends `client` with the others; returns it. */
+  track(client: Volley): Volley;
+}
+
+/** Starts the scope of a test file; call it once, at the top level (it registers an `after` hook). */
+export function testScope(): TestScope {
+  const hubs: TestHub[] = [];
+  const clients: Volley[] = [];
+  after(async () => {
+    for (const client of clients) client.disconnect();
+    for (const hub of hubs) await hub.close();
+  });
+  const track = (client: Volley): Volley => {
+    clients.push(client);
+    return client;
+  };
+  return {
+    async hub(options = {}) {
+      const started = await startTestHub(options);
+      hubs.push(started);
+      return started;
+    },
+    client: async (base, options = {}) => track(await connected(base, options)),
+    track,
   };
 }
 

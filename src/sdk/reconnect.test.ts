@@ -6,30 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { WebSocket } from '../socket/index.js';
-import { connected, ManualClock, received, sleep, startTestHub, until, type TestHub } from './harness.test.js';
+import { ManualClock, received, sleep, testScope, until } from './harness.test.js';
 import { backoffBounds, backoffDelay, DEFAULT_RECONNECT, Volley, type DisconnectedEvent, type GapEvent, type ReconnectingEvent } from './index.js';
 
 const T = { timeout: 20_000 };
-const hubs: TestHub[] = [];
-const clients: Volley[] = [];
-after(async () => {
-  for (const client of clients) client.disconnect();
-  for (const hub of hubs) await hub.close();
-});
-
-async function hub(options: Parameters<typeof startTestHub>[0] = {}): Promise<TestHub> {
-  const started = await startTestHub(options);
-  hubs.push(started);
-  return started;
-}
-
-async function client(base: string, options: ConstructorParameters<typeof Volley>[1] = {}): Promise<Volley> {
-  const c = await connected(base, options);
-  clients.push(c);
-  return c;
-}
+const { hub, client, track } = testScope();
 
 /** Every `name` event of `c`, in order. */
 function events<E>(c: Volley, name: 'disconnected' | 'reconnecting'): E[] {
@@ -260,8 +243,7 @@ describe('backoff', () => {
     const clock = new ManualClock();
     const randoms = [0, 0.999, 0.5, 0.25, 0.999, 0.75, 0.999, 0.999, 0.1, 0.999];
     let r = 0;
-    const c = new Volley(`http://127.0.0.1:${port}`, { WebSocket, transports: ['websocket'], clock, random: () => randoms[r++ % randoms.length]! });
-    clients.push(c);
+    const c = track(new Volley(`http://127.0.0.1:${port}`, { WebSocket, transports: ['websocket'], clock, random: () => randoms[r++ % randoms.length]! }));
     const seen: ReconnectingEvent[] = [];
     c.on('reconnecting', (e) => seen.push(e));
     c.connect();

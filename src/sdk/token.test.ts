@@ -3,31 +3,22 @@
  * would end the connection, fetches a new one when the hub says it expired (4002), and stops on 4500.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createTokenVerifier } from '../hub/auth.js';
 import { mintToken, TEST_SECRET } from '../hub/testing/tokens.js';
 import { WebSocket } from '../socket/index.js';
-import { sleep, startTestHub, until, type TestHub } from './harness.test.js';
+import { sleep, testScope, until, type TestHub } from './harness.test.js';
 import { tokenRefreshDelay, Volley, VolleyError, type DisconnectedEvent } from './index.js';
 
 const T = { timeout: 15_000 };
-const hubs: TestHub[] = [];
-const clients: Volley[] = [];
-after(async () => {
-  for (const client of clients) client.disconnect();
-  for (const hub of hubs) await hub.close();
-});
+const scope = testScope();
 
-async function authHub(): Promise<TestHub> {
-  const started = await startTestHub({ allowAnonymous: false, verifier: createTokenVerifier({ hmacSecret: TEST_SECRET }) });
-  hubs.push(started);
-  return started;
+function authHub(): Promise<TestHub> {
+  return scope.hub({ allowAnonymous: false, verifier: createTokenVerifier({ hmacSecret: TEST_SECRET }) });
 }
 
 function newClient(base: string, options: ConstructorParameters<typeof Volley>[1]): Volley {
-  const c = new Volley(base, { WebSocket, transports: ['websocket'], reconnect: { minDelayMs: 20, maxDelayMs: 100 }, ...options });
-  clients.push(c);
-  return c;
+  return scope.track(new Volley(base, { WebSocket, transports: ['websocket'], reconnect: { minDelayMs: 20, maxDelayMs: 100 }, ...options }));
 }
 
 describe('token refresh', () => {

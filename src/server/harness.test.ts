@@ -6,10 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from '../socket/index.js';
+import { httpRequest, type HttpAnswer } from '../test-support/http-testing.js';
 import { within } from '../test-support/util.js';
 import { loadConfig, type ConfigFlags } from './config.js';
 import { createVolleyServer, type ListenAddress, type VolleyServer } from './create.js';
@@ -59,13 +59,7 @@ export async function startTestServer(config: Record<string, unknown> = {}, flag
 }
 
 /** An HTTP response, body read whole. */
-export interface TestResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly text: string;
-  /** The body parsed as JSON (undefined when it is not JSON). */
-  readonly json: any;
-}
+export type TestResponse = HttpAnswer;
 
 /** Options of {@link http}. */
 export interface RequestOptions {
@@ -82,35 +76,7 @@ export function http(url: string, options: RequestOptions = {}): Promise<TestRes
   const headers: Record<string, string> = { ...options.headers };
   const apiKey = options.apiKey === undefined ? 'test-key' : options.apiKey;
   if (apiKey !== null) headers.authorization = `apikey ${apiKey}`;
-  let body: string | Buffer | undefined;
-  if (options.body !== undefined) {
-    body = typeof options.body === 'string' || Buffer.isBuffer(options.body) ? options.body : JSON.stringify(options.body);
-    headers['content-type'] ??= 'application/json';
-    headers['content-length'] = String(Buffer.byteLength(body));
-  }
-  return within(
-    new Promise<TestResponse>((resolve, reject) => {
-      const req = request(url, { method: options.method ?? 'GET', headers, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(body);
-    }),
-    5000,
-    `${options.method ?? 'GET'} ${url}`,
-  );
+  return httpRequest(url, { method: options.method, headers, body: options.body });
 }
 
 /** A hub protocol client (JSON encoding) for tests. */

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { deleteKeys, inspector, randomPrefix, redisOrSkip, REDIS_URL } from '../engines/redis/testing/support.js';
-import { call, StreamReader, type Answer } from '../transports/fallback-harness.test.js';
+import { call, RoamingPollClient, StreamReader } from '../transports/fallback-harness.test.js';
 import { loadConfig } from './config.js';
 import { createVolleyServer } from './create.js';
 import { HubClient, http, startTestServer, type TestServer } from './harness.test.js';
@@ -38,40 +38,8 @@ async function node(nodeId: string, extra: Record<string, unknown> = {}): Promis
   return server;
 }
 
-/** A long-polling client whose requests go to whichever node the test names. */
-class RoamingPollClient {
-  #nextId = 1;
-  readonly inbox: any[] = [];
-  constructor(readonly sid: string) {}
-
-  static async open(url: string): Promise<RoamingPollClient> {
-    const answer = await call(`${url}/poll/open`, { method: 'POST' });
-    assert.equal(answer.status, 200, answer.text);
-    return new RoamingPollClient(answer.json.sid as string);
-  }
-
-  async send(url: string, ...commands: Array<Record<string, unknown>>): Promise<{ ids: number[]; answer: Answer }> {
-    const ids = commands.map(() => this.#nextId++);
-    const answer = await call(`${url}/poll/send?sid=${this.sid}`, { method: 'POST', body: commands.map((c, i) => ({ id: ids[i], ...c })) });
-    return { ids, answer };
-  }
-
-  poll(url: string): Promise<Answer> {
-    return call(`${url}/poll?sid=${this.sid}`);
-  }
-
-  async until(url: string, match: (message: any) => boolean, ms = 4000): Promise<any> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const index = this.inbox.findIndex(match);
-      if (index !== -1) return this.inbox.splice(index, 1)[0];
-      if (Date.now() > deadline) throw new Error(`no matching message (inbox: ${JSON.stringify(this.inbox)})`);
-      const answer = await this.poll(url);
-      assert.equal(answer.status, 200, answer.text);
-      this.inbox.push(...(answer.json as unknown[]));
-    }
-  }
-}
+/** A long-polling client whose requests go to whichever node the test names (4 s for each awaited message). */
+const openPollClient = (url: string): Promise<RoamingPollClient> => RoamingPollClient.open(url, { untilMs: 4000 });
 
 let a: TestServer;
 let b: TestServer;
@@ -90,7 +58,7 @@ describe('HTTP fallback sessions across two nodes on one Redis', () => {
 
   test('a polling session opened on A is fed and polled through B: replies, publications from both nodes, in order', T, async (t) => {
     if (await skip(t)) return;
-    const client = await RoamingPollClient.open(a.url);
+    const client = await openPollClient(a.url);
     assert.match(client.sid, /^node-a\.[A-Za-z0-9_-]{32}$/);
     const { ids, answer } = await client.send(b.url, { type: 'connect' }, { type: 'subscribe', channel: 'relay:poll' });
     assert.equal(answer.status, 204);
@@ -128,7 +96,7 @@ describe('HTTP fallback sessions across two nodes on one Redis', () => {
   test('when the node holding a session is gone, others answer 404 and the client recovers exactly on a new session', T, async (t) => {
     if (await skip(t)) return;
     const c = await node('node-c');
-    const client = await RoamingPollClient.open(c.url);
+    const client = await openPollClient(c.url);
     const { ids } = await client.send(b.url, { type: 'connect' }, { type: 'subscribe', channel: 'relay:gone' });
     const position = (await client.until(b.url, (m) => m.id === ids[1])).result;
     await http(`${a.url}/api/publish`, { method: 'POST', body: { channel: 'relay:gone', data: 1 } });
@@ -141,7 +109,7 @@ describe('HTTP fallback sessions across two nodes on one Redis', () => {
     assert.equal(poll.json.error.code, 'not_found');
     assert.equal((await client.send(a.url, { type: 'ping' })).answer.status, 404);
     // The client opens a new session (through whichever node) and recovers from its last position.
-    const fresh = await RoamingPollClient.open(a.url);
+    const fresh = await openPollClient(a.url);
     const reconnect = await fresh.send(b.url, {
       type: 'connect',
       subscriptions: { 'relay:gone': { recover: { epoch: position.epoch, offset: first.offset } } },

@@ -4,12 +4,14 @@
  * can stream request bodies; and an event-stream reader that parses what a browser's `EventSource` would.
  * A `.test` file so that it stays out of the package; it has no tests of its own.
  */
+import assert from 'node:assert/strict';
 import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { MemoryBroker, MemoryHistoryStore, MemoryPresenceStore } from '../engines/index.js';
 import { createTokenVerifier } from '../hub/auth.js';
 import { Hub, type HubOptions } from '../hub/hub.js';
 import { TEST_SECRET } from '../hub/testing/tokens.js';
+import { httpRequest, type HttpAnswer, type HttpRequestOptions } from '../test-support/http-testing.js';
 import { within } from '../test-support/util.js';
 import { PollingTransport, type PollingTransportOptions } from './polling.js';
 import { SseTransport, type SseTransportOptions } from './sse.js';
@@ -97,57 +99,13 @@ export async function startFallbackHub(options: FallbackHubOptions = {}): Promis
 // ------------------------------------------------------------------------------------------------- requests
 
 /** An HTTP answer, body read whole. */
-export interface Answer {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly text: string;
-  /** The body as JSON, or undefined. */
-  readonly json: any;
-}
+export type Answer = HttpAnswer;
 
 /** Options of {@link call}. */
-export interface CallOptions {
-  readonly method?: string;
-  readonly headers?: Record<string, string>;
-  /** A string (sent as is) or a value (sent as JSON); with Content-Length. */
-  readonly body?: unknown;
-  /** @default 5000 */
-  readonly timeoutMs?: number;
-}
+export type CallOptions = HttpRequestOptions;
 
 /** One request on a fresh connection. */
-export function call(url: string, options: CallOptions = {}): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  let body: string | undefined;
-  if (options.body !== undefined) {
-    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-    headers['content-type'] ??= 'application/json';
-    headers['content-length'] = String(Buffer.byteLength(body));
-  }
-  return within(
-    new Promise<Answer>((resolve, reject) => {
-      const req = request(url, { method: options.method ?? 'GET', headers, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(body);
-    }),
-    options.timeoutMs ?? 5000,
-    `${options.method ?? 'GET'} ${url}`,
-  );
-}
+export const call = httpRequest;
 
 // ------------------------------------------------------------------------------------------- event streams
 
@@ -320,5 +278,52 @@ export class PollClient {
     const { ids, answer } = await this.send(command);
     if (answer.status !== 204) throw new Error(`send answered ${answer.status}: ${answer.text}`);
     return this.until((m) => m.id === ids[0]);
+  }
+}
+
+/**
+ * A long-polling client whose requests go to whichever node the test names, as a round-robin balancer would send
+ * them (several nodes without sticky sessions); failed requests fail the test.
+ */
+export class RoamingPollClient {
+  #nextId = 1;
+  /** Messages received by {@link poll} and not yet taken. */
+  readonly inbox: any[] = [];
+
+  private constructor(
+    readonly sid: string,
+    private readonly untilMs: number,
+  ) {}
+
+  /** Opens a session on `url`; {@link until} waits `untilMs` (default 3000) unless told otherwise. */
+  static async open(url: string, options: { readonly untilMs?: number } = {}): Promise<RoamingPollClient> {
+    const answer = await call(`${url}/poll/open`, { method: 'POST' });
+    assert.equal(answer.status, 200, answer.text);
+    return new RoamingPollClient(answer.json.sid as string, options.untilMs ?? 3000);
+  }
+
+  /** Sends commands to `url` (ids assigned in order); returns the ids and the answer. */
+  async send(url: string, ...commands: Array<Record<string, unknown>>): Promise<{ ids: number[]; answer: Answer }> {
+    const ids = commands.map(() => this.#nextId++);
+    const answer = await call(`${url}/poll/send?sid=${this.sid}`, { method: 'POST', body: commands.map((c, i) => ({ id: ids[i], ...c })) });
+    return { ids, answer };
+  }
+
+  /** One poll through `url`. */
+  poll(url: string, timeoutMs = 5000): Promise<Answer> {
+    return call(`${url}/poll?sid=${this.sid}`, { timeoutMs });
+  }
+
+  /** Polls through `url` until a message `match` accepts has arrived; returns it. */
+  async until(url: string, match: (message: any) => boolean, ms = this.untilMs): Promise<any> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const index = this.inbox.findIndex(match);
+      if (index !== -1) return this.inbox.splice(index, 1)[0];
+      if (Date.now() > deadline) throw new Error(`no matching message (inbox: ${JSON.stringify(this.inbox)})`);
+      const answer = await this.poll(url);
+      assert.equal(answer.status, 200, answer.text);
+      this.inbox.push(...(answer.json as unknown[]));
+    }
   }
 }

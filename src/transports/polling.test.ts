@@ -3,7 +3,7 @@
  * sessions; body limits while streaming; reaping idle sessions; the outbound cap; keepalive; CORS.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { request, type ClientRequest } from 'node:http';
 import { after, describe, test } from 'node:test';
 import { sleep, within } from '../test-support/util.js';
 import { call, PollClient, startFallbackHub, type FallbackHub, type FallbackHubOptions } from './fallback-harness.test.js';
@@ -26,6 +26,26 @@ async function connected(h: FallbackHub): Promise<{ client: PollClient; result: 
   const reply = await client.command({ type: 'connect' });
   assert.ok(reply.result, JSON.stringify(reply));
   return { client, result: reply.result };
+}
+
+/**
+ * A chunked JSON `POST` to `url` whose body `write` sends (and may leave unfinished); resolves to the status of
+ * the answer as soon as it arrives.
+ */
+function chunkedSend(url: string, write: (req: ClientRequest) => void): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const req = request(url, {
+      method: 'POST',
+      agent: false,
+      headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    write(req);
+  });
 }
 
 /** The code and reason of the next session end. */
@@ -257,19 +277,9 @@ describe('command bodies', () => {
   test('a fast sender of ten times the limit, chunked, gets 413 too (never buffered whole)', T, async () => {
     const h = await start({ polling: { maxBodyBytes: 16 * 1024 } });
     const client = await PollClient.open(h.url);
+    const chunk = Buffer.alloc(16 * 1024, 0x20);
     const status = await within(
-      new Promise<number>((resolve, reject) => {
-        const req = request(`${h.url}/poll/send?sid=${client.sid}`, {
-          method: 'POST',
-          agent: false,
-          headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-        });
-        req.on('response', (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on('error', reject);
-        const chunk = Buffer.alloc(16 * 1024, 0x20);
+      chunkedSend(`${h.url}/poll/send?sid=${client.sid}`, (req) => {
         for (let i = 0; i < 10; i++) req.write(chunk);
       }),
       5000,
@@ -282,17 +292,7 @@ describe('command bodies', () => {
     const h = await start();
     const client = await PollClient.open(h.url);
     // The first request (connect) finishes its body after the second (ping) has been read whole.
-    const slow = new Promise<number>((resolve, reject) => {
-      const req = request(`${h.url}/poll/send?sid=${client.sid}`, {
-        method: 'POST',
-        agent: false,
-        headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' },
-      });
-      req.on('response', (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', reject);
+    const slow = chunkedSend(`${h.url}/poll/send?sid=${client.sid}`, (req) => {
       req.write('[{"id":1,');
       setTimeout(() => req.end('"type":"connect"}]'), 300);
     });

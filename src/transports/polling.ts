@@ -32,8 +32,16 @@ import type { Hub } from '../hub/hub.js';
 import type { Session } from '../hub/session.js';
 import type { Transport } from '../hub/transport.js';
 import { DisconnectCode } from '../hub/wire.js';
-import { invalidArgument } from '../protocol/errors.js';
-import { clientAddressOf, type ClientAddress } from './client-address.js';
+import {
+  acceptCommands,
+  answerFailure,
+  fallbackSettings,
+  handRelayedCommands,
+  remoteOwner,
+  startKeepaliveSweep,
+  type CommandEndpoint,
+  type FallbackSettings,
+} from './fallback-common.js';
 import {
   CommandInbox,
   connectionRequest,
@@ -41,15 +49,10 @@ import {
   FallbackError,
   FallbackErrorCode,
   frameText,
-  HTTP_FALLBACK_DEFAULTS,
   integerOption,
   isDisconnectFrame,
   methodNotAllowed,
   newSid,
-  OriginPolicy,
-  ownerOf,
-  receiveCommands,
-  relayCommands,
   relayRefusal,
   sendError,
   sendJson,
@@ -93,37 +96,24 @@ type PollState = (typeof PollState)[keyof typeof PollState];
 /** Serves hub sessions over long-polling. Route requests to {@link PollingTransport.handle}. */
 export class PollingTransport {
   private readonly hub: Hub;
-  private readonly origins: OriginPolicy;
-  private readonly base: string;
+  private readonly settings: FallbackSettings;
   private readonly pollTimeoutMs: number;
   private readonly sessionIdleMs: number;
-  private readonly maxBodyBytes: number;
-  private readonly maxQueueBytes: number;
-  private readonly maxSessions: number;
-  private readonly pingTimeoutMs: number;
   private readonly sessions = new Map<string, PollSession>();
-  private readonly relay: SessionRelay | null;
-  private readonly clientAddress: ClientAddress;
+  /** Where `POST PATH/send` hands its commands. */
+  private readonly commands: CommandEndpoint;
   /** One timer for every session's keepalive deadline. */
   private readonly sweeper: NodeJS.Timeout;
   private open = 0;
 
   constructor(hub: Hub, options: PollingTransportOptions = {}) {
     this.hub = hub;
-    this.origins = new OriginPolicy(options.allowedOrigins);
-    this.base = options.path ?? POLLING_DEFAULTS.path;
-    if (!/^\/[A-Za-z0-9._~/-]*$/.test(this.base) || this.base.endsWith('/')) invalidArgument('path must start with "/" and not end with one');
+    this.settings = fallbackSettings(hub, options, POLLING_DEFAULTS.path);
     this.pollTimeoutMs = integerOption(options.pollTimeoutMs, POLLING_DEFAULTS.pollTimeoutMs, 'pollTimeoutMs');
     this.sessionIdleMs = integerOption(options.sessionIdleMs, POLLING_DEFAULTS.sessionIdleMs, 'sessionIdleMs');
-    this.maxBodyBytes = integerOption(options.maxBodyBytes, HTTP_FALLBACK_DEFAULTS.maxBodyBytes, 'maxBodyBytes');
-    this.maxQueueBytes = integerOption(options.maxQueueBytes, HTTP_FALLBACK_DEFAULTS.maxQueueBytes, 'maxQueueBytes');
-    this.maxSessions = integerOption(options.maxSessions, HTTP_FALLBACK_DEFAULTS.maxSessions, 'maxSessions', 0);
-    this.pingTimeoutMs = integerOption(options.pingTimeoutMs, hub.limits.pingIntervalMs + HTTP_FALLBACK_DEFAULTS.pingSlackMs, 'pingTimeoutMs');
-    this.relay = options.relay ?? null;
-    this.clientAddress = clientAddressOf(options.trustProxy);
-    this.relay?.serve('polling', (exchange) => this.serveRelayed(exchange));
-    this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.ceil(this.pingTimeoutMs / 4)));
-    this.sweeper.unref();
+    this.commands = { hub, settings: this.settings, transport: 'polling', sessionOf: (sid) => this.sessions.get(sid) };
+    this.settings.relay?.serve('polling', (exchange) => this.serveRelayed(exchange));
+    this.sweeper = startKeepaliveSweep(() => this.sessions.values(), this.settings.pingTimeoutMs);
   }
 
   /**
@@ -137,9 +127,10 @@ export class PollingTransport {
   /** Answers the request when it is one of this transport's; returns whether it was. */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const { path, query } = splitUrl(req.url);
-    const route = path === this.base ? 'poll' : path === `${this.base}/open` ? 'open' : path === `${this.base}/send` ? 'send' : null;
+    const { base } = this.settings;
+    const route = path === base ? 'poll' : path === `${base}/open` ? 'open' : path === `${base}/send` ? 'send' : null;
     if (route === null) return false;
-    const cors = this.origins.admit(req, res);
+    const cors = this.settings.origins.admit(req, res);
     if (cors === null) return true;
     try {
       if (route === 'open') {
@@ -150,11 +141,10 @@ export class PollingTransport {
         this.poll(query, res, cors);
       } else {
         if (req.method !== 'POST') throw methodNotAllowed('POST');
-        this.send(req, query, res, cors);
+        acceptCommands(req, res, cors, query, this.commands);
       }
     } catch (error) {
-      if (!(error instanceof FallbackError)) this.hub.logger.error({ err: error, route }, 'long-polling request failed');
-      sendError(res, error, cors);
+      answerFailure(this.hub, res, cors, error, { transport: 'long-polling', route });
     }
     return true;
   }
@@ -169,49 +159,32 @@ export class PollingTransport {
   }
 
   private openSession(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): void {
-    if (this.maxSessions > 0 && this.open >= this.maxSessions) throw new FallbackError(FallbackErrorCode.UNAVAILABLE, 'too many sessions');
-    const sid = newSid(this.relay?.nodeId);
-    const entry = new PollSession(sid, this.maxQueueBytes, this.pollTimeoutMs, this.sessionIdleMs, {
+    const { maxSessions, relay, maxQueueBytes, clientAddress } = this.settings;
+    if (maxSessions > 0 && this.open >= maxSessions) throw new FallbackError(FallbackErrorCode.UNAVAILABLE, 'too many sessions');
+    const sid = newSid(relay?.nodeId);
+    const entry = new PollSession(sid, maxQueueBytes, this.pollTimeoutMs, this.sessionIdleMs, {
       closed: () => this.open--,
       forgotten: () => this.sessions.delete(sid),
     });
     this.sessions.set(sid, entry);
     this.open++;
-    entry.attachSession(this.hub.accept(entry, connectionRequest(req, this.clientAddress)));
+    entry.attachSession(this.hub.accept(entry, connectionRequest(req, clientAddress)));
     sendJson(res, 200, { sid }, cors);
   }
 
   private poll(query: URLSearchParams, res: ServerResponse, cors: Record<string, string>): void {
     const sid = sidOf(query);
     if (sid === null) throw unknownSession();
-    const owner = this.remoteOwner(sid);
+    const owner = remoteOwner(this.settings.relay, sid);
     if (owner !== null) return this.relayPoll(res, cors, owner, sid);
     const entry = this.sessions.get(sid);
     if (entry === undefined) throw unknownSession();
     if (!entry.attachPoll(localPoll(res, cors))) throw new FallbackError(FallbackErrorCode.CONFLICT, 'another poll is in progress for this session');
   }
 
-  private send(req: IncomingMessage, query: URLSearchParams, res: ServerResponse, cors: Record<string, string>): void {
-    const sid = sidOf(query);
-    if (sid === null) throw unknownSession();
-    const options = { maxBodyBytes: this.maxBodyBytes, maxDepth: this.hub.commandLimits.maxDepth, logger: this.hub.logger };
-    const owner = this.remoteOwner(sid);
-    if (owner !== null) return relayCommands(req, res, cors, { relay: this.relay!, owner, transport: 'polling', sid }, options);
-    const entry = this.sessions.get(sid);
-    if (entry === undefined || !entry.isOpen()) throw unknownSession();
-    receiveCommands(req, res, cors, entry.inbox, options);
-  }
-
-  /** The node holding `sid` when it is another one and there is a relay to reach it, else null. */
-  private remoteOwner(sid: string): string | null {
-    if (this.relay === null) return null;
-    const owner = ownerOf(sid);
-    return owner === null || owner === this.relay.nodeId ? null : owner;
-  }
-
   /** A poll for another node's session: relayed, and answered with what that node answers. */
   private relayPoll(res: ServerResponse, cors: Record<string, string>, owner: string, sid: string): void {
-    const call = this.relay!.forward(owner, { transport: 'polling', op: 'poll', sid }, { waitMs: this.pollTimeoutMs });
+    const call = this.settings.relay!.forward(owner, { transport: 'polling', op: 'poll', sid }, { waitMs: this.pollTimeoutMs });
     let stage: 'waiting' | 'answered' | 'abandoned' = 'waiting';
     const abandon = (): void => {
       stage = 'abandoned';
@@ -234,25 +207,9 @@ export class PollingTransport {
   private serveRelayed(exchange: RelayExchange): void {
     const { request } = exchange;
     const entry = this.sessions.get(request.sid);
-    if (request.op === 'send') {
-      if (entry === undefined || !entry.isOpen()) return exchange.respond({ status: 404 });
-      entry.inbox.add(Promise.resolve([...(request.frames ?? [])])).then(
-        (handed) => exchange.respond({ status: handed ? 204 : 404 }),
-        () => exchange.respond({ status: 404 }),
-      );
-      return;
-    }
+    if (request.op === 'send') return handRelayedCommands(exchange, entry);
     if (entry === undefined) return exchange.respond({ status: 404 });
     if (!entry.attachPoll(relayedPoll(exchange))) exchange.respond({ status: 409 });
-  }
-
-  private sweep(): void {
-    const now = Date.now();
-    for (const entry of this.sessions.values()) {
-      if (entry.isOpen() && now - entry.inbox.lastCommandAt > this.pingTimeoutMs) {
-        entry.session.disconnect(DisconnectCode.NO_PING, 'no ping');
-      }
-    }
   }
 }
 

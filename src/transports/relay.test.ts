@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, describe, test } from 'node:test';
 import { sleep } from '../test-support/util.js';
-import { call, StreamReader, startFallbackHub, type Answer, type FallbackHub } from './fallback-harness.test.js';
+import { call, RoamingPollClient, StreamReader, startFallbackHub, type FallbackHub } from './fallback-harness.test.js';
 import type { RelayAnswer, RelayCall, RelayExchange, RelayRequest, RelayTransport, SessionRelay } from './http-session.js';
 
 const T = { timeout: 15_000 };
@@ -86,41 +86,6 @@ async function twoNodes(): Promise<{ a: FallbackHub; b: FallbackHub; net: RelayN
   const b = await startFallbackHub({ polling: { relay: relayB, pollTimeoutMs: 1000 }, sse: { relay: relayB } });
   hubs.push(a, b);
   return { a, b, net };
-}
-
-/** A long-polling client whose requests go wherever the test says (as a round-robin balancer would send them). */
-class RoamingPollClient {
-  #nextId = 1;
-  readonly inbox: any[] = [];
-  constructor(readonly sid: string) {}
-
-  static async open(url: string): Promise<RoamingPollClient> {
-    const answer = await call(`${url}/poll/open`, { method: 'POST' });
-    assert.equal(answer.status, 200, answer.text);
-    return new RoamingPollClient(answer.json.sid as string);
-  }
-
-  async send(url: string, ...commands: Array<Record<string, unknown>>): Promise<{ ids: number[]; answer: Answer }> {
-    const ids = commands.map(() => this.#nextId++);
-    const answer = await call(`${url}/poll/send?sid=${this.sid}`, { method: 'POST', body: commands.map((c, i) => ({ id: ids[i], ...c })) });
-    return { ids, answer };
-  }
-
-  poll(url: string, timeoutMs = 5000): Promise<Answer> {
-    return call(`${url}/poll?sid=${this.sid}`, { timeoutMs });
-  }
-
-  async until(url: string, match: (message: any) => boolean, ms = 3000): Promise<any> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const index = this.inbox.findIndex(match);
-      if (index !== -1) return this.inbox.splice(index, 1)[0];
-      if (Date.now() > deadline) throw new Error(`no matching message (inbox: ${JSON.stringify(this.inbox)})`);
-      const answer = await this.poll(url);
-      assert.equal(answer.status, 200, answer.text);
-      this.inbox.push(...(answer.json as unknown[]));
-    }
-  }
 }
 
 describe('long-polling through another node', () => {

@@ -28,8 +28,15 @@ import type { Hub } from '../hub/hub.js';
 import type { Session } from '../hub/session.js';
 import type { Transport } from '../hub/transport.js';
 import { DisconnectCode } from '../hub/wire.js';
-import { invalidArgument } from '../protocol/errors.js';
-import { clientAddressOf, type ClientAddress } from './client-address.js';
+import {
+  acceptCommands,
+  answerFailure,
+  fallbackSettings,
+  handRelayedCommands,
+  startKeepaliveSweep,
+  type CommandEndpoint,
+  type FallbackSettings,
+} from './fallback-common.js';
 import {
   CommandInbox,
   connectionRequest,
@@ -39,20 +46,12 @@ import {
   FallbackError,
   FallbackErrorCode,
   frameText,
-  HTTP_FALLBACK_DEFAULTS,
   integerOption,
   isDisconnectFrame,
   methodNotAllowed,
   newSid,
-  OriginPolicy,
-  ownerOf,
   prepareSocket,
-  receiveCommands,
-  relayCommands,
-  sendError,
-  sidOf,
   splitUrl,
-  unknownSession,
   writeCorked,
   type HttpFallbackOptions,
   type RelayExchange,
@@ -79,39 +78,26 @@ export const SSE_DEFAULTS = Object.freeze({ path: '/sse', keepaliveMs: 15_000 })
 /** Serves hub sessions over Server-Sent Events. Route requests to {@link SseTransport.handle}. */
 export class SseTransport {
   private readonly hub: Hub;
-  private readonly origins: OriginPolicy;
-  private readonly base: string;
-  private readonly maxBodyBytes: number;
-  private readonly maxQueueBytes: number;
-  private readonly maxSessions: number;
-  private readonly pingTimeoutMs: number;
+  private readonly settings: FallbackSettings;
   /** SDK streams by sid. */
   private readonly streams = new Map<string, SseStream>();
   /** Plain `EventSource` streams (no sid: they take no commands). */
   private readonly channelStreams = new Set<ChannelStream>();
-  private readonly relay: SessionRelay | null;
-  private readonly clientAddress: ClientAddress;
+  /** Where `POST PATH/send` hands its commands. */
+  private readonly commands: CommandEndpoint;
   /** One timer writes every stream's keepalive comment; one checks every session's keepalive deadline. */
   private readonly pinger: NodeJS.Timeout;
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(hub: Hub, options: SseTransportOptions = {}) {
     this.hub = hub;
-    this.origins = new OriginPolicy(options.allowedOrigins);
-    this.base = options.path ?? SSE_DEFAULTS.path;
-    if (!/^\/[A-Za-z0-9._~/-]*$/.test(this.base) || this.base.endsWith('/')) invalidArgument('path must start with "/" and not end with one');
+    this.settings = fallbackSettings(hub, options, SSE_DEFAULTS.path);
     const keepaliveMs = integerOption(options.keepaliveMs, SSE_DEFAULTS.keepaliveMs, 'keepaliveMs');
-    this.maxBodyBytes = integerOption(options.maxBodyBytes, HTTP_FALLBACK_DEFAULTS.maxBodyBytes, 'maxBodyBytes');
-    this.maxQueueBytes = integerOption(options.maxQueueBytes, HTTP_FALLBACK_DEFAULTS.maxQueueBytes, 'maxQueueBytes');
-    this.maxSessions = integerOption(options.maxSessions, HTTP_FALLBACK_DEFAULTS.maxSessions, 'maxSessions', 0);
-    this.pingTimeoutMs = integerOption(options.pingTimeoutMs, hub.limits.pingIntervalMs + HTTP_FALLBACK_DEFAULTS.pingSlackMs, 'pingTimeoutMs');
-    this.relay = options.relay ?? null;
-    this.clientAddress = clientAddressOf(options.trustProxy);
-    this.relay?.serve('sse', (exchange) => this.serveRelayed(exchange));
+    this.commands = { hub, settings: this.settings, transport: 'sse', sessionOf: (sid) => this.streams.get(sid) };
+    this.settings.relay?.serve('sse', (exchange) => this.serveRelayed(exchange));
     this.pinger = setInterval(() => this.ping(), keepaliveMs);
     this.pinger.unref();
-    this.sweeper = setInterval(() => this.sweep(), Math.min(1000, Math.ceil(this.pingTimeoutMs / 4)));
-    this.sweeper.unref();
+    this.sweeper = startKeepaliveSweep(() => this.streams.values(), this.settings.pingTimeoutMs);
   }
 
   /** Open streams, SDK and plain. */
@@ -122,34 +108,24 @@ export class SseTransport {
   /** Answers the request when it is one of this transport's; returns whether it was. */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const { path, query } = splitUrl(req.url);
-    const route = path === this.base ? 'stream' : path === `${this.base}/send` ? 'send' : null;
+    const { base, maxSessions } = this.settings;
+    const route = path === base ? 'stream' : path === `${base}/send` ? 'send' : null;
     if (route === null) return false;
-    const cors = this.origins.admit(req, res);
+    const cors = this.settings.origins.admit(req, res);
     if (cors === null) return true;
     try {
       if (route === 'stream') {
         if (req.method !== 'GET') throw methodNotAllowed('GET');
         if (!acceptsEventStream(req.headers.accept)) throw new FallbackError(FallbackErrorCode.NOT_ACCEPTABLE, 'this endpoint answers text/event-stream');
-        if (this.maxSessions > 0 && this.connections >= this.maxSessions) throw new FallbackError(FallbackErrorCode.UNAVAILABLE, 'too many sessions');
+        if (maxSessions > 0 && this.connections >= maxSessions) throw new FallbackError(FallbackErrorCode.UNAVAILABLE, 'too many sessions');
         if (query.has('channel')) this.openChannels(req, res, query, cors);
         else this.openStream(req, res, cors);
       } else {
         if (req.method !== 'POST') throw methodNotAllowed('POST');
-        const sid = sidOf(query);
-        if (sid === null) throw unknownSession();
-        const options = { maxBodyBytes: this.maxBodyBytes, maxDepth: this.hub.commandLimits.maxDepth, logger: this.hub.logger };
-        const owner = this.relay === null ? null : ownerOf(sid);
-        if (owner !== null && owner !== this.relay!.nodeId) {
-          relayCommands(req, res, cors, { relay: this.relay!, owner, transport: 'sse', sid }, options);
-          return true;
-        }
-        const stream = this.streams.get(sid);
-        if (stream === undefined || !stream.isOpen()) throw unknownSession();
-        receiveCommands(req, res, cors, stream.inbox, options);
+        acceptCommands(req, res, cors, query, this.commands);
       }
     } catch (error) {
-      if (!(error instanceof FallbackError)) this.hub.logger.error({ err: error, route }, 'SSE request failed');
-      sendError(res, error, cors);
+      answerFailure(this.hub, res, cors, error, { transport: 'SSE', route });
     }
     return true;
   }
@@ -164,8 +140,8 @@ export class SseTransport {
 
   /** An SDK stream: the client sends its commands to `/sse/send?sid=…`. */
   private openStream(req: IncomingMessage, res: ServerResponse, cors: Record<string, string>): void {
-    const sid = newSid(this.relay?.nodeId);
-    const stream = new SseStream(res, this.maxQueueBytes);
+    const sid = newSid(this.settings.relay?.nodeId);
+    const stream = new SseStream(res, this.settings.maxQueueBytes);
     this.streams.set(sid, stream);
     prepareSocket(req);
     res.writeHead(200, { ...EVENT_STREAM_HEADERS, ...cors });
@@ -175,15 +151,15 @@ export class SseTransport {
       stream.ended();
     });
     // Accepted after the stream started: a hub that is shutting down ends the session at once, in band.
-    stream.attachSession(this.hub.accept(stream, connectionRequest(req, this.clientAddress)));
+    stream.attachSession(this.hub.accept(stream, connectionRequest(req, this.settings.clientAddress)));
   }
 
   /** A plain `EventSource` stream that subscribes by URL. */
   private openChannels(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, cors: Record<string, string>): void {
     const stream = startChannelStream(this.hub, req, res, query, {
       cors,
-      maxQueueBytes: this.maxQueueBytes,
-      clientAddress: this.clientAddress,
+      maxQueueBytes: this.settings.maxQueueBytes,
+      clientAddress: this.settings.clientAddress,
       onStart: () => prepareSocket(req),
     });
     this.channelStreams.add(stream);
@@ -196,24 +172,13 @@ export class SseTransport {
   /** Commands another node relayed for one of this node's streams. */
   private serveRelayed(exchange: RelayExchange): void {
     const { request } = exchange;
-    const stream = this.streams.get(request.sid);
-    if (request.op !== 'send' || stream === undefined || !stream.isOpen()) return exchange.respond({ status: 404 });
-    stream.inbox.add(Promise.resolve([...(request.frames ?? [])])).then(
-      (handed) => exchange.respond({ status: handed ? 204 : 404 }),
-      () => exchange.respond({ status: 404 }),
-    );
+    if (request.op !== 'send') return exchange.respond({ status: 404 });
+    handRelayedCommands(exchange, this.streams.get(request.sid));
   }
 
   private ping(): void {
     for (const stream of this.streams.values()) stream.comment('ping');
     for (const stream of this.channelStreams) stream.comment('ping');
-  }
-
-  private sweep(): void {
-    const now = Date.now();
-    for (const stream of this.streams.values()) {
-      if (stream.isOpen() && now - stream.inbox.lastCommandAt > this.pingTimeoutMs) stream.session.disconnect(DisconnectCode.NO_PING, 'no ping');
-    }
   }
 }
 

@@ -4,21 +4,14 @@
  * CLIENT KILL, Redis unreachable, malformed messages and throwing handlers.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { Publication } from '../../hub/engine.js';
-import { guardProcess } from '../../test-support/process-guard.js';
 import { Recorder, brokerContract } from '../contract/broker-contract.js';
 import { code, range, uniqueChannel, waitFor } from '../contract/support.js';
 import { type PubSubOutage, RedisBroker, type RedisBrokerOptions } from './index.js';
-import { QUIET, REDIS_URL, inspector, probeRedis, randomPrefix, redisOrSkip } from './testing/support.js';
+import { QUIET, REDIS_URL, randomPrefix, redisOrSkip, redisTestFile } from './testing/support.js';
 
-const guard = guardProcess();
-const unavailable = await probeRedis();
-const redis = unavailable === undefined ? inspector() : undefined;
-after(async () => {
-  await redis?.close();
-  await guard.assertClean();
-});
+const { unavailable, redis } = await redisTestFile();
 
 const pub = (offset: number, data: unknown = `m${offset}`): Publication => ({ offset, data, time: 1_700_000_000_000 + offset });
 

@@ -5,21 +5,14 @@
  * an empty script cache.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { guardProcess } from '../../test-support/process-guard.js';
+import { describe, test } from 'node:test';
 import { historyContract } from '../contract/history-contract.js';
 import { code, range, sleep, uniqueChannel } from '../contract/support.js';
 import { LuaScript } from './connection.js';
 import { RedisHistoryStore } from './index.js';
-import { QUIET, REDIS_URL, deleteKeys, inspector, probeRedis, randomPrefix, redisOrSkip } from './testing/support.js';
+import { QUIET, REDIS_URL, deleteKeys, ownedStore, randomPrefix, redisOrSkip, redisTestFile } from './testing/support.js';
 
-const guard = guardProcess();
-const unavailable = await probeRedis();
-const redis = unavailable === undefined ? inspector() : undefined;
-after(async () => {
-  await redis?.close();
-  await guard.assertClean();
-});
+const { unavailable, redis } = await redisTestFile();
 
 const LONG = { size: 100, ttlMs: 3_600_000 };
 const entry = (data: unknown) => ({ data, time: 1_700_000_000_000 });
@@ -27,11 +20,7 @@ const entry = (data: unknown) => ({ data, time: 1_700_000_000_000 });
 /** A store on its own connection and prefix; `cleanup` closes it and deletes its keys. */
 function freshStore(options: { publishOnAppend?: boolean; prefix?: string } = {}) {
   const prefix = options.prefix ?? randomPrefix();
-  const store = new RedisHistoryStore({ url: REDIS_URL, connection: QUIET, prefix, publishOnAppend: options.publishOnAppend ?? false });
-  return { store, prefix, cleanup: async () => {
-    await store.close();
-    await deleteKeys(redis!.client, prefix);
-  } };
+  return ownedStore(new RedisHistoryStore({ url: REDIS_URL, connection: QUIET, prefix, publishOnAppend: options.publishOnAppend ?? false }), prefix, redis!);
 }
 
 if (unavailable === undefined) {

@@ -4,29 +4,18 @@
  * user count stays exact when a client changes user or expires.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { guardProcess } from '../../test-support/process-guard.js';
+import { describe, test } from 'node:test';
 import { presenceContract } from '../contract/presence-contract.js';
 import { sleep, uniqueChannel } from '../contract/support.js';
 import { RedisPresenceStore } from './index.js';
-import { QUIET, REDIS_URL, deleteKeys, inspector, probeRedis, randomPrefix, redisOrSkip } from './testing/support.js';
+import { QUIET, REDIS_URL, ownedStore, randomPrefix, redisOrSkip, redisTestFile } from './testing/support.js';
 
-const guard = guardProcess();
-const unavailable = await probeRedis();
-const redis = unavailable === undefined ? inspector() : undefined;
-after(async () => {
-  await redis?.close();
-  await guard.assertClean();
-});
+const { unavailable, redis } = await redisTestFile();
 
 const HOUR = 3_600_000;
 
 function freshStore(prefix = randomPrefix()) {
-  const store = new RedisPresenceStore({ url: REDIS_URL, connection: QUIET, prefix });
-  return { store, prefix, cleanup: async () => {
-    await store.close();
-    await deleteKeys(redis!.client, prefix);
-  } };
+  return ownedStore(new RedisPresenceStore({ url: REDIS_URL, connection: QUIET, prefix }), prefix, redis!);
 }
 
 if (unavailable === undefined) {

@@ -14,6 +14,7 @@
  * @module
  */
 
+import assert from 'node:assert/strict';
 import { decode, encode } from '@msgpack/msgpack';
 import { WebSocket } from '../../socket/index.js';
 import { SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK, type Encoding, type WireError } from '../wire.js';
@@ -52,6 +53,17 @@ export class ReplyError extends Error {
     this.code = reply.error!.code;
     this.reply = reply;
   }
+}
+
+/** The error code of the error reply `promise` rejects with; fails when it resolves, rethrows any other error. */
+export async function errorCode(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ReplyError) return error.code;
+    throw error;
+  }
+  assert.fail('expected an error reply');
 }
 
 /** One test connection to a hub. */

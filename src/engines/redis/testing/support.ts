@@ -8,8 +8,9 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
 import { Cluster } from 'ioredis';
+import { guardProcess } from '../../../test-support/process-guard.js';
 import { type RedisClient, type RedisConnectionOptions, createRedisClients } from '../connection.js';
 
 /** The Redis the tests use. */
@@ -72,8 +73,50 @@ export async function deleteKeys(client: RedisClient, prefix: string): Promise<v
   }
 }
 
+/** A command connection for a test file's own checks. */
+export interface Inspector {
+  readonly client: RedisClient;
+  close(): Promise<void>;
+}
+
 /** A command connection for a test file's own checks; close it with `close()`. */
-export function inspector(): { client: RedisClient; close(): Promise<void> } {
+export function inspector(): Inspector {
   const clients = createRedisClients(REDIS_URL, { ...QUIET, prefix: 'inspector' });
   return { client: clients.command, close: () => clients.close() };
+}
+
+/** What {@link redisTestFile} returns. */
+export interface RedisTestFile {
+  /** Why Redis cannot be used, or `undefined` when it answers. */
+  readonly unavailable: string | undefined;
+  /** An inspector connection when Redis answers. */
+  readonly redis: Inspector | undefined;
+}
+
+/**
+ * The set-up of a Redis engine test file: takes the process guard's baseline (G0), probes Redis and, when it
+ * answers, opens an inspector connection. Registers the `after` hook that closes the inspector and asserts that
+ * the process is clean. Call it once, at the top level, before anything else is opened.
+ */
+export async function redisTestFile(): Promise<RedisTestFile> {
+  const guard = guardProcess();
+  const unavailable = await probeRedis();
+  const redis = unavailable === undefined ? inspector() : undefined;
+  after(async () => {
+    await redis?.close();
+    await guard.assertClean();
+  });
+  return { unavailable, redis };
+}
+
+/** A store a test made on its own key prefix, and the cleanup that closes it and deletes its keys. */
+export function ownedStore<S extends { close(): Promise<void> }>(store: S, prefix: string, redis: Inspector): { store: S; prefix: string; cleanup(): Promise<void> } {
+  return {
+    store,
+    prefix,
+    cleanup: async () => {
+      await store.close();
+      await deleteKeys(redis.client, prefix);
+    },
+  };
 }
