@@ -122,6 +122,11 @@ describe('WebSocketServer#broadcast', () => {
     await within(waitFor(() => b.messages.length === 1), 2000, 'the message');
   });
 
+  test('refuses to run without clientTracking rather than send to nobody', T, async () => {
+    const { wss } = await server({ clientTracking: false });
+    assert.throws(() => wss.broadcast('x'), { code: 'VOLLEY_ERR_INVALID_STATE' });
+  });
+
   test('rejects what send rejects, before writing to anyone', T, async () => {
     const { wss, url, connections } = await server();
     const a = await wsClient(url);

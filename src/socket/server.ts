@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { CloseCode } from '../protocol/constants.js';
-import { invalidArgument } from '../protocol/errors.js';
+import { ErrorCode, WebSocketError, invalidArgument } from '../protocol/errors.js';
 import { PreparedMessage } from '../protocol/prepared.js';
 import { acceptKey, buildErrorResponse, buildUpgradeResponse, validateUpgradeRequest } from '../protocol/handshake.js';
 import {
@@ -342,6 +342,8 @@ export class WebSocketServer extends EventEmitter {
    * @param options - `binary` overrides the type of `data`; `except` skips one client (e.g. the sender);
    * `filter` picks clients.
    * @returns How many clients the message was queued for (sent or waiting; not those that dropped it).
+   * @throws TypeError for `data` that `send` would refuse; {@link WebSocketError} `VOLLEY_ERR_INVALID_STATE` when
+   * the server was made with `clientTracking: false`.
    *
    * @example
    * ```ts
@@ -354,6 +356,9 @@ export class WebSocketServer extends EventEmitter {
     data: string | ArrayBufferView | ArrayBuffer | PreparedMessage,
     options?: { binary?: boolean; except?: WebSocket; filter?: (ws: WebSocket) => boolean },
   ): number {
+    if (this.options.clientTracking === false) {
+      throw new WebSocketError(ErrorCode.INVALID_STATE, 'broadcast needs clientTracking (this server keeps no client list)');
+    }
     const message = data instanceof PreparedMessage ? data : new PreparedMessage(toSendable(data), options?.binary);
     const except = options?.except;
     const filter = options?.filter;
