@@ -106,6 +106,28 @@ describe('FrameReader', () => {
     });
   });
 
+  test('reads each frame its own stamp when consecutive stamps differ, in bytes or only in mask', () => {
+    readClock.micros = 1000;
+    const s900 = stamped(900); // "AAAAAAOE": letters only
+    // The same bytes on the wire under another key: the stamp's letters with their case flipped.
+    const key2 = KEY.map((b) => b ^ 0x20);
+    const flipped = Buffer.from(s900.map((b, j) => (j < 8 ? b ^ 0x20 : b)));
+    const bytes = Buffer.concat([
+      buildMaskedFrame(Op.TEXT, s900, KEY),
+      buildMaskedFrame(Op.TEXT, s900, KEY),
+      buildMaskedFrame(Op.TEXT, flipped, key2),
+      buildMaskedFrame(Op.TEXT, stamped(950), KEY),
+    ]);
+    assert.deepEqual(bytes.subarray(6, 14), bytes.subarray(2 * 22 + 6, 2 * 22 + 14));
+    eachSplit(bytes, reader, ({ reader: r, latency }, how) => {
+      assert.equal(r.messages, 4, how);
+      const summary = latency.summary();
+      assert.equal(summary.count, 4, how);
+      assert.equal(summary.max, 0.1, how); // the two stamped 900
+      assert.equal(summary.p50, 0.05, how); // 950, and the flipped stamp (far in the future: 1 µs)
+    });
+  });
+
   test('reports control frames with their payload and counts a fragmented message once', () => {
     const bytes = Buffer.concat([
       serverFrame(Op.TEXT, stamped(1).subarray(0, 10), false),

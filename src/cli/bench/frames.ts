@@ -102,6 +102,11 @@ export class FrameReader {
   // Messages with the same stamp, recorded together.
   private runStamp = -1;
   private runCount = 0;
+  // The last stamp decoded, and its raw bytes and mask (-1: none; raw words are never negative).
+  private rawHi = -1;
+  private rawLo = -1;
+  private rawMask = -1;
+  private rawStamp = -1;
 
   constructor(options: ReaderOptions) {
     this.stampOffset = options.stampOffset;
@@ -257,7 +262,21 @@ export class FrameReader {
       case 'websocket':
         break;
     }
-    return length >= this.stampOffset + STAMP_SIZE ? decodeStamp(src, at + this.stampOffset, mask) : -1;
+    return length >= this.stampOffset + STAMP_SIZE ? this.stampAt(src, at + this.stampOffset, mask) : -1;
+  }
+
+  /**
+   * The stamp at `src[at..at+8)` masked with `mask`. The frames of one batched write carry the same stamp, so the
+   * raw bytes are compared with the last stamp's first and decoded only when they differ.
+   */
+  private stampAt(src: Uint8Array, at: number, mask: number): number {
+    const hi = readUInt32(src, at);
+    const lo = readUInt32(src, at + 4);
+    if (hi === this.rawHi && lo === this.rawLo && mask === this.rawMask) return this.rawStamp;
+    this.rawHi = hi;
+    this.rawLo = lo;
+    this.rawMask = mask;
+    return (this.rawStamp = decodeStamp(src, at, mask));
   }
 
   private flushRun(): void {
