@@ -127,6 +127,13 @@ describe('three volley serve nodes on one Redis', { skip: unreachable ?? false, 
     const onA = feed.filter((client) => client.url === a!.wsUrl);
     const deadIds = onA.map((client) => client.clientId);
     let killedAt = 0;
+    // When the dead node's presence entries are gone, watched from the kill on (while publishing goes on).
+    let expiry: Promise<number> | null = null;
+    const deadGone = async (): Promise<boolean> => {
+      const view = await api(c!.url, 'presence?channel=feed:kill');
+      const present = new Set(view.json.members.map((m: any) => m.clientId));
+      return deadIds.every((id) => !present.has(id));
+    };
     const { lastOffset } = await publishNumbered(c!.wsUrl, 'feed:kill', total, {
       window: 32,
       ratePerSecond: 500,
@@ -134,6 +141,8 @@ describe('three volley serve nodes on one Redis', { skip: unreachable ?? false, 
         if (acked === 400) {
           killedAt = Date.now();
           a!.kill('SIGKILL');
+          expiry = eventually(deadGone, 15_000, "the dead node's presence entries to expire").then(() => Date.now() - killedAt);
+          expiry.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
         }
       },
     });
@@ -153,19 +162,16 @@ describe('three volley serve nodes on one Redis', { skip: unreachable ?? false, 
       assert.ok(client.recoveries >= 1);
     }
     // The dead node's presence entries expire within the presence TTL (3 s here); the moved clients are back.
-    await eventually(
-      async () => {
-        const view = await api(c!.url, 'presence?channel=feed:kill');
-        const present = new Set(view.json.members.map((m: any) => m.clientId));
-        return deadIds.every((id) => !present.has(id)) && view.json.clients === feed.length;
-      },
-      8000,
-      "the dead node's presence entries to expire",
-    );
-    const gone = Date.now() - killedAt;
-    t.diagnostic(`kill -9: ${deadIds.length} presence entries of the dead node gone at most ${gone} ms after the kill (TTL 3000 ms)`);
-    assert.ok(gone <= 3000 + 2000, 'within the TTL and a refresh period');
-    await cluster.restart(0);
+    // (The bound was once checked after publishing and catching up had ended, so it also counted their time and
+    // failed on a loaded machine: it is now the time from the kill to the first check that sees them gone.)
+    try {
+      const gone = await expiry!;
+      t.diagnostic(`kill -9: ${deadIds.length} presence entries of the dead node gone ${gone} ms after the kill (TTL 3000 ms)`);
+      assert.ok(gone <= 3000 + 2000, `within the TTL and a refresh period (${gone} ms)`);
+      await eventually(async () => (await api(c!.url, 'presence?channel=feed:kill')).json.clients === feed.length, 8000, 'every client to be present');
+    } finally {
+      await cluster.restart(0);
+    }
   });
 
   test('a graceful restart (SIGTERM) drains clients to the other nodes: 1001 with advice, recovery, zero loss', async (t) => {
