@@ -76,10 +76,11 @@ describe('RedisHistoryStore on a shared Redis', () => {
     const { store, cleanup } = freshStore();
     try {
       const channel = uniqueChannel('expired-run');
+      // 1..5 live 300 ms, 6..10 a minute: only the first run can have expired when we read, however slowly the
+      // appends go (with 300 ms for all of them the test failed on a loaded machine, every entry gone).
       for (let i = 1; i <= 5; i++) await store.append(channel, entry(i), { size: 100, ttlMs: 300 });
-      await sleep(150);
-      for (let i = 6; i <= 10; i++) await store.append(channel, entry(i), { size: 100, ttlMs: 300 });
-      await sleep(200);
+      for (let i = 6; i <= 10; i++) await store.append(channel, entry(i), { size: 100, ttlMs: 60_000 });
+      await sleep(400);
       const page = await store.read(channel, {});
       assert.deepEqual(page.publications.map((p) => p.offset), range(6, 10));
       assert.deepEqual([page.oldest, page.offset], [6, 10]);
