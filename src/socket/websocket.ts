@@ -238,7 +238,7 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
   /** Frames written this tick, sent together at its end: one chunk as it is, several in an array. */
   private out: Buffer | Buffer[] | null = null;
   private outBytes = 0;
-  /** USER_PAUSED, INFLATE_PAUSED, FLUSH_SCHEDULED. */
+  /** USER_PAUSED, INFLATE_PAUSED, FLUSH_SCHEDULED, IN_READ, READ_OUTPUT. */
   private flags = 0;
   /** Limits, heartbeat and protocol settings shared by every socket of one server. */
   private settings: SocketSettings = DEFAULT_SETTINGS;
