@@ -194,6 +194,8 @@ const READ_PAYLOAD = 1;
 
 /** Combine header and payload into one write when the payload is at most this big. */
 const COPY_THRESHOLD = 1024;
+/** Strings up to this many UTF-16 units (at most 3 UTF-8 bytes each, so under COPY_THRESHOLD) are framed in place. */
+const SMALL_STRING_UNITS = Math.floor((COPY_THRESHOLD - 1) / 3);
 /** Size of an output arena block (batchOutput). */
 const BLOCK_SIZE = 64 * 1024;
 
@@ -226,6 +228,11 @@ const NO_CHUNKS: Buffer[] = [];
 const NO_SENDS: QueuedSend[] = [];
 /** Shared empty chunk list, replaced by a real one on the first push (never pushed to itself). */
 const NO_LIST = new ChunkList();
+
+/** `list`, or a fresh list of this connection's own in place of the shared empty one. */
+function owned(list: ChunkList): ChunkList {
+  return list === NO_LIST ? new ChunkList() : list;
+}
 
 /**
  * What only a connection with a negotiated codec needs, in one object (an uncompressed connection keeps none of
@@ -615,9 +622,7 @@ export class Connection {
     const whole = this.payloadRead === 0 && view.length === this.payloadLength;
     this.payloadRead += view.length;
     if (whole) return this.frameComplete(view);
-    const list = isControl
-      ? this.controlPayload === NO_LIST ? (this.controlPayload = new ChunkList()) : this.controlPayload
-      : this.framePayload === NO_LIST ? (this.framePayload = new ChunkList()) : this.framePayload;
+    const list = isControl ? (this.controlPayload = owned(this.controlPayload)) : (this.framePayload = owned(this.framePayload));
     list.push(view);
     if (this.payloadRead < this.payloadLength) return true;
     return this.frameComplete(list.take());
@@ -715,7 +720,7 @@ export class Connection {
   }
 
   private messageList(): ChunkList {
-    return this.messageData === NO_LIST ? (this.messageData = new ChunkList()) : this.messageData;
+    return (this.messageData = owned(this.messageData));
   }
 
   /** Delivers a complete data message. */
@@ -837,7 +842,7 @@ export class Connection {
     // An echo or a broadcast of small bytes: one unmasked frame copied straight into the output block.
     if (settings.isServer && settings.batch && fin && data instanceof Uint8Array && data.length <= COPY_THRESHOLD && !this.sendingFragmented) {
       if (this._state !== ConnectionState.OPEN) return false;
-      if (this.canWriteDirectly() && (this.compression === null || data.length < settings.compressThreshold)) {
+      if (this.fitsOneUncompressedFrame(data.length)) {
         this.writeSmallBytes(isBinary === false ? Opcode.Text : Opcode.Binary, data);
         return true;
       }
@@ -846,7 +851,8 @@ export class Connection {
     let binary: boolean;
     if (typeof data === 'string') {
       // Small text goes straight into the output block: no intermediate Buffer, no second copy.
-      if (settings.batch && data.length <= COPY_THRESHOLD / 3 && this._state === ConnectionState.OPEN && this.canWriteDirectly()) {
+      const small = settings.batch && data.length <= SMALL_STRING_UNITS;
+      if (small && this._state === ConnectionState.OPEN && this.fitsOneUncompressedFrame(SMALL_STRING_UNITS * 3)) {
         const opcode = this.sendingFragmented ? Opcode.Continuation : isBinary === true ? Opcode.Binary : Opcode.Text;
         this.sendingFragmented = !fin;
         this.writeSmallString(opcode, fin, data);
@@ -880,15 +886,7 @@ export class Connection {
    */
   sendPrepared(message: PreparedMessage): boolean {
     if (this._state !== ConnectionState.OPEN) return false;
-    const settings = this.settings;
-    const length = message.payload.length;
-    const compression = this.compression;
-    if (
-      !settings.isServer ||
-      this.sendingFragmented ||
-      (settings.maxFrameSize !== 0 && length > settings.maxFrameSize) ||
-      (compression !== null && (compression.outputWaits || length >= settings.compressThreshold))
-    ) {
+    if (!this.settings.isServer || this.sendingFragmented || !this.fitsOneUncompressedFrame(message.payload.length)) {
       return this.send(message.payload, message.binary);
     }
     // Whatever is batched goes first, then the shared frame itself.
@@ -1095,12 +1093,18 @@ export class Connection {
     return at;
   }
 
-  /** Whether a frame may be written now rather than queued behind a compression (keeps order). */
-  private canWriteDirectly(): boolean {
-    const compression = this.compression;
+  /**
+   * Whether a message of `length` bytes goes out now as one uncompressed frame, as the general path would send
+   * it: no `maxFrameSize` splits it, it is under the compression threshold, and nothing waits for the compressor
+   * ahead of it (order is kept).
+   */
+  private fitsOneUncompressedFrame(length: number): boolean {
     const settings = this.settings;
-    if (settings.maxFrameSize !== 0) return false;
-    return compression === null || (!compression.outputWaits && settings.compressThreshold >= COPY_THRESHOLD);
+    const compression = this.compression;
+    return (
+      (settings.maxFrameSize === 0 || length <= settings.maxFrameSize) &&
+      (compression === null || (!compression.outputWaits && length < settings.compressThreshold))
+    );
   }
 
   /** Writes a short string message as one frame straight into the output block. */
