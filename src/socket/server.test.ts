@@ -513,6 +513,29 @@ describe('admission limits (L2)', () => {
     await within(closed, 1000, 'the close');
     assert.equal((await openRaw(port)).head.status, 101);
   });
+
+  test('counts maxConnectionsPerIp by the clientAddress given, and gives the slot back under that key', T, async () => {
+    const { port, connections } = await server({ maxConnectionsPerIp: 1, clientAddress: (req) => String(req.headers['x-client']) });
+    const as = (client: string) => ({ headers: { 'X-Client': client } });
+    const a = await openRaw(port, as('a'));
+    assert.equal((await openRaw(port, as('b'))).head.status, 101, 'another client on the same TCP address');
+    assert.equal((await exchange(port, upgradeRequest(as('a')))).head.status, 429);
+    await within(sleepUntil(() => connections.length === 2), 1000, 'both connections');
+    const closed = nextEvent(connections[0]!, 'close');
+    a.client.destroy();
+    await within(closed, 1000, 'the close');
+    assert.equal((await openRaw(port, as('a'))).head.status, 101);
+  });
+
+  test('answers 500 when clientAddress throws, and stays up', T, async () => {
+    const { port } = await server({
+      maxConnectionsPerIp: 1,
+      clientAddress: () => {
+        throw new Error('broken');
+      },
+    });
+    assert.equal((await exchange(port, upgradeRequest())).head.status, 500);
+  });
 });
 
 describe('attaching', () => {

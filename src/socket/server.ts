@@ -99,6 +99,12 @@ export interface WebSocketServerOptions extends WebSocketBaseOptions {
    */
   maxConnectionsPerIp?: number;
   /**
+   * The client address `maxConnectionsPerIp` counts by. Behind a proxy, pass one that reads `X-Forwarded-For`
+   * from trusted proxies only (a client can write that header itself).
+   * @default the TCP peer's address
+   */
+  clientAddress?: (req: IncomingMessage) => string;
+  /**
    * Ping idle clients and drop those that do not answer; `false` turns it off.
    * @default { pingInterval: 20000, pongTimeout: 20000 }
    */
@@ -246,7 +252,14 @@ export class WebSocketServer extends EventEmitter {
       return rejectSocket(socket, 403, 'Origin not allowed');
     }
     // Reading remoteAddress makes Node keep a peer-name object and string on the socket: only when needed.
-    const ip = this.perIpLimit > 0 ? (socket.remoteAddress ?? '') : '';
+    let ip = '';
+    if (this.perIpLimit > 0) {
+      try {
+        ip = this.options.clientAddress === undefined ? (socket.remoteAddress ?? '') : this.options.clientAddress(req);
+      } catch {
+        return rejectSocket(socket, 500, 'Internal Server Error');
+      }
+    }
     const refusal = this.admissionRefusal(ip);
     if (refusal !== null) return rejectSocket(socket, refusal.status, refusal.message, { 'Retry-After': '5' });
 
@@ -419,10 +432,14 @@ export class WebSocketServer extends EventEmitter {
     const ws = new WebSocket();
     ws._attach(socket, head, { settings: this.settings, protocol, extensions, codec });
     this.connections++;
-    if (this.perIpLimit > 0) this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
     if (this.options.clientTracking !== false) this.clients.add(ws);
     // One shared listener rather than a closure (or a once() wrapper) per connection.
     (ws as TrackedWebSocket)[kServer] = this;
+    if (this.perIpLimit > 0) {
+      this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+      // The key counted now is the one released on close.
+      (ws as TrackedWebSocket)[kClientAddress] = ip;
+    }
     ws.on('close', untrack);
     callback(ws, req);
   }
@@ -432,8 +449,7 @@ export class WebSocketServer extends EventEmitter {
     this.connections--;
     this.clients.delete(ws);
     if (this.perIpLimit === 0) return;
-    // The socket cached its peer name when the handshake read it: this is the key counted then.
-    const ip = ws.remoteAddress ?? '';
+    const ip = (ws as TrackedWebSocket)[kClientAddress]!;
     const left = (this.perIp.get(ip) ?? 1) - 1;
     if (left === 0) this.perIp.delete(ip);
     else this.perIp.set(ip, left);
@@ -449,7 +465,9 @@ export class WebSocketServer extends EventEmitter {
 }
 
 const kServer = Symbol('volley.server');
-type TrackedWebSocket = WebSocket & { [kServer]: WebSocketServer };
+/** The address a socket was counted under for `maxConnectionsPerIp` (set only with that limit). */
+const kClientAddress = Symbol('volley.clientAddress');
+type TrackedWebSocket = WebSocket & { [kServer]: WebSocketServer; [kClientAddress]?: string };
 
 function untrack(this: WebSocket): void {
   (this as TrackedWebSocket)[kServer]._release(this);

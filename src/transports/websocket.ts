@@ -1,8 +1,8 @@
 /**
  * The WebSocket transport: upgrades requests at a path, negotiates the hub subprotocol (`volley.v1.json` or
- * `volley.v1.msgpack`), and connects each socket to a hub session. Connections per IP are counted here, by the
- * client's address (`trustProxy`, see client-address.ts), rather than by the socket server, which knows only the
- * TCP peer: behind a balancer that is the balancer.
+ * `volley.v1.msgpack`), and connects each socket to a hub session. Connections per IP are counted by the client's
+ * address (`trustProxy`, see client-address.ts), which the socket server is given, rather than by the TCP peer:
+ * behind a balancer that is the balancer.
  *
  * @module
  */
@@ -14,9 +14,8 @@ import type { Session } from '../hub/session.js';
 import type { Transport } from '../hub/transport.js';
 import { selectSubprotocol } from '../hub/codec.js';
 import { DisconnectCode, SUBPROTOCOL_MSGPACK, type Encoding } from '../hub/wire.js';
-import { invalidArgument } from '../protocol/errors.js';
 import { PreparedMessage } from '../protocol/prepared.js';
-import { WebSocketServer, type Rejection, type WebSocketServerOptions } from '../socket/server.js';
+import { WebSocketServer, type WebSocketServerOptions } from '../socket/server.js';
 import type { WebSocket } from '../socket/websocket.js';
 import { clientAddressOf, type ClientAddress, type TrustProxy } from './client-address.js';
 
@@ -56,16 +55,11 @@ export class WebSocketTransport {
   private readonly hub: Hub;
   private readonly maxQueueBytes: number;
   private readonly clientAddress: ClientAddress;
-  private readonly maxConnectionsPerIp: number;
-  /** Open connections per client address (with `maxConnectionsPerIp`). */
-  private readonly perIp = new Map<string, number>();
 
   constructor(hub: Hub, options: WebSocketTransportOptions = {}) {
     this.hub = hub;
     this.maxQueueBytes = options.maxQueueBytes ?? 1024 * 1024;
     this.clientAddress = clientAddressOf(options.trustProxy);
-    this.maxConnectionsPerIp = options.maxConnectionsPerIp ?? 0;
-    if (!Number.isSafeInteger(this.maxConnectionsPerIp) || this.maxConnectionsPerIp < 0) invalidArgument('maxConnectionsPerIp must be a non-negative integer');
     this.wss = new WebSocketServer({
       noServer: true,
       maxMessageSize: options.maxMessageSize ?? 64 * 1024,
@@ -73,8 +67,9 @@ export class WebSocketTransport {
       perMessageDeflate: options.perMessageDeflate ?? false,
       heartbeat: options.heartbeat ?? { pingInterval: 25_000, pongTimeout: 20_000 },
       maxConnections: options.maxConnections ?? 0,
-      // Synchronous, so nothing runs between this check and open() counting the connection.
-      ...(this.maxConnectionsPerIp > 0 ? { verifyClient: ({ req }) => this.admit(req) } : {}),
+      // Counted by the client's address, not the TCP peer's (behind a balancer that is the balancer).
+      maxConnectionsPerIp: options.maxConnectionsPerIp ?? 0,
+      clientAddress: this.clientAddress,
       // The hub applies its own slow-consumer policy; the socket never drops on its own before that.
       maxBufferedAmount: Number.MAX_SAFE_INTEGER,
       backpressurePolicy: 'drop',
@@ -97,24 +92,10 @@ export class WebSocketTransport {
     return new Promise((resolve) => this.wss.close(() => resolve()));
   }
 
-  /** Refuses a handshake from a client address that has `maxConnectionsPerIp` connections open. */
-  private admit(req: IncomingMessage): true | Rejection {
-    if ((this.perIp.get(this.clientAddress(req)) ?? 0) < this.maxConnectionsPerIp) return true;
-    return { code: 429, message: 'Too many connections from this address', headers: { 'Retry-After': '5' } };
-  }
-
   private open(ws: WebSocket, req: IncomingMessage): void {
     const encoding: Encoding = ws.protocol === SUBPROTOCOL_MSGPACK ? 'msgpack' : 'json';
     const transport = new SocketTransport(ws, encoding, this.maxQueueBytes);
     const remoteAddress = this.clientAddress(req);
-    if (this.maxConnectionsPerIp > 0) {
-      this.perIp.set(remoteAddress, (this.perIp.get(remoteAddress) ?? 0) + 1);
-      ws.once('close', () => {
-        const left = (this.perIp.get(remoteAddress) ?? 1) - 1;
-        if (left === 0) this.perIp.delete(remoteAddress);
-        else this.perIp.set(remoteAddress, left);
-      });
-    }
     const session: Session = this.hub.accept(transport, {
       remoteAddress,
       origin: typeof req.headers.origin === 'string' ? req.headers.origin : undefined,
