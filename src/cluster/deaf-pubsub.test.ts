@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { range, sleep, waitFor } from '../engines/contract/support.js';
 import { REDIS_URL, probeRedis, redisOrSkip } from '../engines/redis/testing/support.js';
 import { DeafProxy } from './deaf-proxy.js';
 import { Cluster, publishNumbered, RecoveringClient, tally, type ClusterNode } from './harness.js';
@@ -26,18 +27,6 @@ const CONFIG = {
   rateLimits: { connection: false },
   limits: { positionCheckIntervalMs: CHECK_MS },
 };
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const numbers = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-/** Waits until `check()` holds, polling every 20 ms; fails with `what` after `ms`. */
-async function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** The host and port of a `redis://` URL, or why the proxy cannot stand in front of it. */
 function redisTarget(url: string): { host: string; port: number } | string {
@@ -127,7 +116,7 @@ describe('a deaf Pub/Sub connection (open, silent) under node B of two', { timeo
       );
       await Promise.all(feed.map((client) => client.reach(150, HEAL_WITHIN_MS)));
       const healedMs = Date.now() - published;
-      await eventually(() => starvedLines(b, channel) >= 1, 2000, "B's log to report the starved subscription");
+      await waitFor(() => starvedLines(b, channel) >= 1, "B's log to report the starved subscription", 2000);
       assert.equal(proxy.droppedMessages - dropped, 100, 'the proxy swallowed exactly the 100 publications');
       assert.equal(starvedLines(b, channel), 1, 'one resync healed it');
       assert.equal(starvedLines(a, channel), 0);
@@ -153,7 +142,7 @@ describe('a deaf Pub/Sub connection (open, silent) under node B of two', { timeo
         { lost: 0, duplicates: 0, outOfOrder: 0, gaps: 0 },
       );
       for (const client of feed) {
-        assert.deepEqual(client.received, numbers(1, 250));
+        assert.deepEqual(client.received, range(1, 250));
         assert.deepEqual(client.closes, [], 'healed in place: no client was disconnected');
         assert.equal(client.url, b.wsUrl);
       }
@@ -217,7 +206,7 @@ describe('a deaf Pub/Sub connection (open, silent) under node B of two', { timeo
             `(${JSON.stringify(feed[0]!.gaps)}), out of order ${counts.outOfOrder}`,
         );
         assert.deepEqual({ lost: counts.lost, outOfOrder: counts.outOfOrder, gaps: counts.gaps }, { lost: 0, outOfOrder: 0, gaps: 0 });
-        for (const client of feed) assert.deepEqual(client.received, numbers(1, 30));
+        for (const client of feed) assert.deepEqual(client.received, range(1, 30));
       } finally {
         proxy.hear();
       }

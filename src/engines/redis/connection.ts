@@ -424,3 +424,13 @@ function openRedis(
 function describeError(error: Error): string {
   return error.message || error.name || 'unknown error';
 }
+
+/**
+ * The `sharded` option of the engines: checked, and by default on exactly on a Redis Cluster. Every engine that
+ * shares channels with another must agree on it, so they all resolve it here.
+ * @throws EngineError `VOLLEY_ERR_INVALID_ARGUMENT` when it is given and not a boolean.
+ */
+export function shardedOption(sharded: boolean | undefined, mode: RedisMode): boolean {
+  if (sharded !== undefined && typeof sharded !== 'boolean') invalidArgument('sharded must be a boolean');
+  return sharded ?? mode === 'cluster';
+}

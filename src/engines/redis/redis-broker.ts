@@ -37,7 +37,7 @@
 import type { Broker, BrokerHandler, ClientInfo, Publication } from '../../hub/engine.js';
 import { EngineError, EngineErrorCode, checkBrokerHandler, checkInteger, checkString, closedError, invalidArgument } from '../errors.js';
 import { encodeJson } from '../json.js';
-import { type RedisClient, type RedisClients, type RedisConnectionOptions, createRedisClients } from './connection.js';
+import { type RedisClient, type RedisClients, type RedisConnectionOptions, createRedisClients, shardedOption } from './connection.js';
 import { toEngineError } from './errors.js';
 import { DEFAULT_PREFIX, KeySpace, checkPrefix, hashSlot } from './keys.js';
 
@@ -120,6 +120,8 @@ type State = (typeof State)[keyof typeof State];
 interface Op {
   readonly kind: 'subscribe' | 'unsubscribe';
   readonly channel: string;
+  /** The channel's Redis name (`KeySpace.tag`), worked out once when the op is queued. */
+  readonly name: string;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -169,7 +171,6 @@ export class RedisBroker implements Broker {
     for (const name of ['onResubscribe', 'onDisconnect', 'onError', 'alreadyPublished'] as const) {
       if (options[name] !== undefined && typeof options[name] !== 'function') invalidArgument(`${name} must be a function`);
     }
-    if (options.sharded !== undefined && typeof options.sharded !== 'boolean') invalidArgument('sharded must be a boolean');
     this.#onResubscribe = options.onResubscribe;
     this.#onDisconnect = options.onDisconnect;
     this.#onError = options.onError ?? ((error) => process.emitWarning(error instanceof Error ? error : String(error)));
@@ -182,7 +183,7 @@ export class RedisBroker implements Broker {
       this.#clients = createRedisClients(options.url, { prefix, ...options.connection });
       this.#ownsClients = true;
     }
-    this.#sharded = options.sharded ?? this.#clients.mode === 'cluster';
+    this.#sharded = shardedOption(options.sharded, this.#clients.mode);
     this.#command = this.#clients.command;
     this.#subscriber = this.#clients.subscriber(this.#sharded);
     const redis = this.#subscriber.redis;
@@ -241,11 +242,7 @@ export class RedisBroker implements Broker {
     checkString('channel', channel);
     checkString('epoch', epoch);
     if (this.#alreadyPublished?.(publication) === true) return;
-    const p: Publication =
-      publication.info === undefined
-        ? { offset: publication.offset, data: publication.data, time: publication.time }
-        : { offset: publication.offset, data: publication.data, info: plainInfo(publication.info), time: publication.time };
-    await this.#send(channel, encodeJson({ t: 'p', e: epoch, p }, 'publication'));
+    await this.#send(channel, encodePublicationMessage(publication, epoch));
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {
@@ -275,7 +272,7 @@ export class RedisBroker implements Broker {
     if (pending !== undefined) return pending;
     if (this.#routes.has(name)) return;
     this.#routes.set(name, channel);
-    const promise = new Promise<void>((resolve, reject) => this.#enqueue({ kind: 'subscribe', channel, resolve, reject }));
+    const promise = new Promise<void>((resolve, reject) => this.#enqueue({ kind: 'subscribe', channel, name, resolve, reject }));
     this.#pending.set(channel, promise);
     try {
       await promise;
@@ -297,7 +294,7 @@ export class RedisBroker implements Broker {
     const name = this.#keys.tag(channel);
     if (!this.#routes.delete(name)) return;
     this.#pending.delete(channel);
-    await new Promise<void>((resolve, reject) => this.#enqueue({ kind: 'unsubscribe', channel, resolve, reject }));
+    await new Promise<void>((resolve, reject) => this.#enqueue({ kind: 'unsubscribe', channel, name, resolve, reject }));
   }
 
   /**
@@ -372,9 +369,9 @@ export class RedisBroker implements Broker {
     // Written back to back, so Redis applies them in call order: on the one connection, or, with sharded Pub/Sub
     // on a cluster, on the connection of each channel's shard, where that channel's commands keep their order.
     const sent = runs.flatMap((run) =>
-      this.#batches(run.ops, (op) => this.#keys.tag(op.channel)).map((batch) => ({
+      this.#batches(run.ops, (op) => op.name).map((batch) => ({
         batch,
-        reply: this.#subscribeCommand(run.kind, batch.map((op) => this.#keys.tag(op.channel))),
+        reply: this.#subscribeCommand(run.kind, batch.map((op) => op.name)),
       })),
     );
     for (const { batch, reply } of sent) {
@@ -504,6 +501,18 @@ export class RedisBroker implements Broker {
       }
     }
   }
+}
+
+/**
+ * The Pub/Sub message that carries a publication: only the fields of the wire format. Shared with the
+ * idempotency store's publish-once script, so every publication reaches the brokers in one format.
+ * @throws EngineError `VOLLEY_ERR_INVALID_ARGUMENT` for an `info` that is not an object, `VOLLEY_ERR_NOT_JSON` when
+ * the publication is not JSON.
+ */
+export function encodePublicationMessage(publication: Publication, epoch: string): string {
+  const { offset, data, info, time } = publication;
+  const p: Publication = info === undefined ? { offset, data, time } : { offset, data, info: plainInfo(info), time };
+  return encodeJson({ t: 'p', e: epoch, p }, 'publication');
 }
 
 /** The info without an absent `data` (an own `data: undefined` would not be JSON). */

@@ -3,19 +3,13 @@
  * seen by every subscriber in offset order, exactly once, even though the hub also calls `broker.publish`.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { guardProcess } from '../../test-support/process-guard.js';
+import { describe, test } from 'node:test';
 import { Recorder } from '../contract/broker-contract.js';
 import { range, sleep, uniqueChannel, waitFor } from '../contract/support.js';
 import { RedisEngine } from './index.js';
-import { QUIET, REDIS_URL, deleteKeys, inspector, probeRedis, randomPrefix, redisOrSkip } from './testing/support.js';
+import { QUIET, REDIS_URL, deleteKeys, randomPrefix, redisOrSkip, redisTestFile } from './testing/support.js';
 
-const guard = guardProcess();
-const redis = (await probeRedis()) === undefined ? inspector() : undefined;
-after(async () => {
-  await redis?.close();
-  await guard.assertClean();
-});
+const { redis } = await redisTestFile();
 
 const OPTIONS = { size: 1_000, ttlMs: 60_000 };
 

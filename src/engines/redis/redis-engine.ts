@@ -24,7 +24,7 @@
  */
 
 import { invalidArgument } from '../errors.js';
-import { type RedisClients, type RedisConnectionOptions, createRedisClients } from './connection.js';
+import { type RedisClients, type RedisConnectionOptions, createRedisClients, shardedOption } from './connection.js';
 import { DEFAULT_PREFIX, checkPrefix } from './keys.js';
 import { RedisBroker, type RedisBrokerOptions } from './redis-broker.js';
 import { RedisHistoryStore, type RedisHistoryStoreOptions } from './redis-history.js';
@@ -83,9 +83,8 @@ export class RedisEngine {
   constructor(options: RedisEngineOptions = {}) {
     if (typeof options !== 'object' || options === null) invalidArgument('options must be an object');
     const prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX);
-    if (options.sharded !== undefined && typeof options.sharded !== 'boolean') invalidArgument('sharded must be a boolean');
     this.clients = createRedisClients(options.url, { ...options.connection, prefix });
-    const sharded = options.sharded ?? this.clients.mode === 'cluster';
+    const sharded = shardedOption(options.sharded, this.clients.mode);
     const client = this.clients.command;
     this.history = new RedisHistoryStore({ ...options.history, client, prefix, sharded, publishOnAppend: options.atomicPublish !== false });
     this.presence = new RedisPresenceStore({ client, prefix });

@@ -32,7 +32,7 @@ import {
   resolveBaseOptions,
   toPublication,
 } from '../history-args.js';
-import { type RedisClient, type RedisConnectionOptions, createRedisClients } from './connection.js';
+import { type RedisClient, type RedisConnectionOptions, createRedisClients, shardedOption } from './connection.js';
 import { DEFAULT_PREFIX, KeySpace, checkPrefix } from './keys.js';
 import { APPEND, POSITION, READ } from './scripts.js';
 
@@ -117,7 +117,7 @@ export class RedisHistoryStore implements HistoryStore {
       this.#client = createRedisClients(options.url, { prefix, ...options.connection }).command;
       this.#ownsClient = true;
     }
-    const sharded = options.sharded ?? this.#client.mode === 'cluster';
+    const sharded = shardedOption(options.sharded, this.#client.mode);
     this.#publishCommand = options.publishOnAppend === true ? (sharded ? 'SPUBLISH' : 'PUBLISH') : undefined;
   }
 

@@ -4,19 +4,13 @@
  * and wire format (plain and sharded), and a failed call leaves no key behind.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { guardProcess } from '../../test-support/process-guard.js';
+import { describe, test } from 'node:test';
 import { Recorder } from '../contract/broker-contract.js';
 import { code, range, sleep, uniqueChannel, waitFor } from '../contract/support.js';
 import { createRedisClients, RedisEngine, RedisIdempotencyStore } from './index.js';
-import { QUIET, REDIS_URL, deleteKeys, inspector, probeRedis, randomPrefix, redisOrSkip } from './testing/support.js';
+import { QUIET, REDIS_URL, deleteKeys, randomPrefix, redisOrSkip, redisTestFile } from './testing/support.js';
 
-const guard = guardProcess();
-const redis = (await probeRedis()) === undefined ? inspector() : undefined;
-after(async () => {
-  await redis?.close();
-  await guard.assertClean();
-});
+const { redis } = await redisTestFile();
 
 const alice = { clientId: 'c1', userId: 'alice', data: { name: 'Alice' } };
 const once = (idempotencyKey: string, windowMs = 60_000) => ({ idempotencyKey, windowMs });

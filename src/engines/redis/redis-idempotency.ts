@@ -20,9 +20,9 @@
 import type { Publication } from '../../hub/engine.js';
 import type { IdempotencyStore, PublishOnceOptions } from '../../hub/shared-limits.js';
 import { checkDuration, checkString, invalidArgument } from '../errors.js';
-import { encodeJson } from '../json.js';
-import type { RedisClient } from './connection.js';
+import { type RedisClient, shardedOption } from './connection.js';
 import { DEFAULT_PREFIX, KeySpace, checkPrefix } from './keys.js';
+import { encodePublicationMessage } from './redis-broker.js';
 import { PUBLISH_ONCE } from './scripts.js';
 
 /** Options of {@link RedisIdempotencyStore}. */
@@ -52,7 +52,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     if (typeof options !== 'object' || options === null || typeof options.client !== 'object') invalidArgument('options.client is required');
     this.#client = options.client;
     this.#keys = new KeySpace(checkPrefix(options.prefix ?? DEFAULT_PREFIX));
-    this.#publish = (options.sharded ?? options.client.mode === 'cluster') ? 'SPUBLISH' : 'PUBLISH';
+    this.#publish = shardedOption(options.sharded, options.client.mode) ? 'SPUBLISH' : 'PUBLISH';
   }
 
   /**
@@ -68,15 +68,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
       `publish once to ${channel}`,
       PUBLISH_ONCE,
       [this.#keys.idempotencyWithoutHistory(channel, options.idempotencyKey)],
-      [Math.ceil(options.windowMs), this.#publish, this.#keys.tag(channel), encodeJson({ t: 'p', e: '', p: wirePublication(publication) }, 'publication')],
+      [Math.ceil(options.windowMs), this.#publish, this.#keys.tag(channel), encodePublicationMessage(publication, '')],
     );
     return reply === 1;
   }
 }
 
-/** The publication as the broker sends it: only the fields of the wire format. */
-function wirePublication({ offset, data, info, time }: Publication): Publication {
-  if (info === undefined) return { offset, data, time };
-  const { clientId, userId } = info;
-  return { offset, data, info: info.data === undefined ? { clientId, userId } : { clientId, userId, data: info.data }, time };
-}

@@ -4,18 +4,12 @@
  * debits from two nodes all counting, and failures with stable codes.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
-import { guardProcess } from '../../test-support/process-guard.js';
+import { describe, test } from 'node:test';
 import { code, range, sleep } from '../contract/support.js';
 import { createRedisClients, RedisRateLimitStore } from './index.js';
-import { QUIET, REDIS_URL, deleteKeys, inspector, probeRedis, randomPrefix, redisOrSkip } from './testing/support.js';
+import { QUIET, REDIS_URL, deleteKeys, randomPrefix, redisOrSkip, redisTestFile } from './testing/support.js';
 
-const guard = guardProcess();
-const redis = (await probeRedis()) === undefined ? inspector() : undefined;
-after(async () => {
-  await redis?.close();
-  await guard.assertClean();
-});
+const { redis } = await redisTestFile();
 
 /** A refill so slow that the milliseconds a test takes change a level by less than 1e-4 tokens. */
 const STILL = { rate: 0.001 };
