@@ -7,13 +7,13 @@
  */
 export const PEERS = {
   volley: { runtime: 'node', script: 'volley.mjs' },
-  'volley-hub': { runtime: 'node', script: 'volley-hub.mjs', flags: ['--volley-hub'], fanoutOnly: true },
+  'volley-hub': { runtime: 'node', script: 'volley-hub.mjs', flags: ['--volley-hub'] },
   ws: { runtime: 'node', script: 'ws.mjs' },
   'ws-nobufferutil': { runtime: 'node', script: 'ws-nobufferutil.mjs' },
   uws: { runtime: 'node', script: 'uws.mjs' },
   bun: { runtime: 'bun', script: 'bun.mjs' },
   socketio: { runtime: 'node', script: 'socketio.mjs', flags: ['--socketio'] },
-  'net-echo': { runtime: 'node', script: 'net-echo.mjs', echoOnly: true },
+  'net-echo': { runtime: 'node', script: 'net-echo.mjs' },
 };
 
 const ALL_ECHO = ['volley', 'ws', 'uws', 'bun', 'socketio', 'net-echo'];

@@ -18,6 +18,7 @@ import { PreparedMessage } from '../protocol/prepared.js';
 import { WebSocketServer, type WebSocketServerOptions } from '../socket/server.js';
 import type { WebSocket } from '../socket/websocket.js';
 import { clientAddressOf, type ClientAddress, type TrustProxy } from './client-address.js';
+import { connectionRequest } from './http-session.js';
 
 /** Options of the WebSocket transport. */
 export interface WebSocketTransportOptions {
@@ -95,12 +96,7 @@ export class WebSocketTransport {
   private open(ws: WebSocket, req: IncomingMessage): void {
     const encoding: Encoding = ws.protocol === SUBPROTOCOL_MSGPACK ? 'msgpack' : 'json';
     const transport = new SocketTransport(ws, encoding, this.maxQueueBytes);
-    const remoteAddress = this.clientAddress(req);
-    const session: Session = this.hub.accept(transport, {
-      remoteAddress,
-      origin: typeof req.headers.origin === 'string' ? req.headers.origin : undefined,
-      headers: req.headers,
-    });
+    const session: Session = this.hub.accept(transport, connectionRequest(req, this.clientAddress));
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (encoding === 'json') {
         if (isBinary) session.disconnect(DisconnectCode.BAD_REQUEST, 'the JSON protocol uses text messages');

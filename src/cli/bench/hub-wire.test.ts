@@ -2,10 +2,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { Op } from './frames.js';
-import { FIRST_PUBLISH_ID, HUB_CHANNEL, NOT_PUBLICATION, openingCommands, parseReplyHead, publicationStamp, publishPayload } from './hub-wire.js';
+import { FIRST_PUBLISH_ID, HUB_CHANNEL, NOT_PUBLICATION, openingCommands, parseReplyHead, publicationStamp } from './hub-wire.js';
 import { StampedFrames } from './stamped-frames.js';
 import { encodeStamp } from './stamp.js';
-import { parseTarget } from './target.js';
+import { buildPayload, parseTarget } from './target.js';
 
 const KEY = Uint8Array.of(0x37, 0xfa, 0x21, 0x3d);
 
@@ -21,7 +21,7 @@ function push(offset: number, micros: number, extra = ''): Buffer {
 describe('publish commands', () => {
   test('are JSON with the stamp at a multiple of 4 and the data string `size` characters long', () => {
     for (const size of [8, 9, 32, 1000]) {
-      const layout = publishPayload(size, 'xyz');
+      const layout = buildPayload(size, 'volley-hub');
       assert.equal(layout.stampOffset % 4, 0, `size ${size}`);
       const command = JSON.parse(layout.payload.toString('latin1'));
       assert.deepEqual(Object.keys(command), ['id', 'type', 'channel', 'data']);
@@ -34,7 +34,7 @@ describe('publish commands', () => {
   });
 
   test('built in batches carry the batch stamp and ids that count up across batches', () => {
-    const layout = publishPayload(32, 'xyz');
+    const layout = buildPayload(32, 'volley-hub');
     const frames = new StampedFrames(Op.TEXT, layout, KEY, 4);
     const batches = [frames.build(3, 123_456_789), frames.build(2, 987_654_321)];
     const seen: Array<[number, string]> = [];

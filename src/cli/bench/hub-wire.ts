@@ -20,8 +20,6 @@ import type { PayloadLayout } from './target.js';
 export const HUB_CHANNEL = 'bench';
 /** The hub's WebSocket path when the URL gives none (`volley serve`'s default). */
 export const HUB_PATH = '/ws';
-/** The subprotocol offered in the upgrade request. */
-export const HUB_SUBPROTOCOL = 'volley.v1.json';
 /** Digits of a publish command's id: ids run from 10^9 up, so every frame keeps its length. */
 export const PUBLISH_ID_DIGITS = 10;
 /** The first publish id (the opening commands use 1 and 2). */
@@ -48,18 +46,15 @@ export function openingCommands(subscribe: boolean): Buffer[] {
 }
 
 /**
- * A `publish` command whose `data` is a `size`-character string: the stamp, then ASCII filler. The id is a
- * placeholder at `idOffset` ({@link PUBLISH_ID_DIGITS} digits); spaces before `"data"` (JSON whitespace) put the
- * stamp at an offset that is a multiple of 4.
+ * A `publish` command whose `data` is the string `body` (the stamp, then ASCII filler: JSON-safe as it is). The id
+ * is a placeholder at `idOffset` ({@link PUBLISH_ID_DIGITS} digits); spaces before `"data"` (JSON whitespace) put
+ * the stamp at an offset that is a multiple of 4.
  */
-export function publishPayload(size: number, filler: string): PayloadLayout {
+export function publishPayload(body: Buffer): PayloadLayout {
   const head = `{"id":${FIRST_PUBLISH_ID},"type":"publish","channel":${JSON.stringify(HUB_CHANNEL)},`;
   const dataKey = '"data":"';
   const pad = (4 - ((head.length + dataKey.length) % 4)) % 4;
   const prefix = latin1(`${head}${' '.repeat(pad)}${dataKey}`);
-  const body = Buffer.alloc(size);
-  body.fill('A', 0, STAMP_SIZE, 'latin1');
-  if (size > STAMP_SIZE) body.fill(filler, STAMP_SIZE, size, 'latin1');
   return {
     payload: Buffer.concat([prefix, body, latin1('"}')]),
     stampOffset: prefix.length,

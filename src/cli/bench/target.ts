@@ -7,7 +7,8 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { UsageError } from '../command.js';
-import { HUB_PATH, HUB_SUBPROTOCOL, publishPayload } from './hub-wire.js';
+import { SUBPROTOCOL_JSON } from '../../hub/wire.js';
+import { HUB_PATH, publishPayload } from './hub-wire.js';
 import { STAMP_SIZE } from './stamp.js';
 
 /**
@@ -56,7 +57,7 @@ export function parseTarget(url: string, wire: Wire = 'websocket'): Target {
   const request = Buffer.from(
     `GET ${path} HTTP/1.1\r\nHost: ${parsed.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
-      (wire === 'volley-hub' ? `Sec-WebSocket-Protocol: ${HUB_SUBPROTOCOL}\r\n` : '') +
+      (wire === 'volley-hub' ? `Sec-WebSocket-Protocol: ${SUBPROTOCOL_JSON}\r\n` : '') +
       '\r\n',
     'latin1',
   );
@@ -81,11 +82,11 @@ const FILLER = 'abcdefghijklmnopqrstuvwxyz0123456789';
  */
 export function buildPayload(size: number, wire: Wire = 'websocket'): PayloadLayout {
   if (size < STAMP_SIZE) throw new UsageError(`--size must be at least ${STAMP_SIZE} bytes (the send stamp)`);
-  if (wire === 'volley-hub') return publishPayload(size, FILLER);
   const body = Buffer.alloc(size);
   body.fill('A', 0, STAMP_SIZE, 'latin1');
   if (size > STAMP_SIZE) body.fill(FILLER, STAMP_SIZE, size, 'latin1');
   if (wire === 'websocket') return { payload: body, stampOffset: 0 };
+  if (wire === 'volley-hub') return publishPayload(body);
   const prefix = Buffer.from('42["m","', 'latin1');
   return { payload: Buffer.concat([prefix, body, Buffer.from('"]', 'latin1')]), stampOffset: prefix.length };
 }
