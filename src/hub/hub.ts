@@ -12,7 +12,7 @@ import { invalidArgument } from '../protocol/errors.js';
 import type { Capabilities } from './capabilities.js';
 import { encodeOnce } from './codec.js';
 import type { AuthError, TokenVerifier } from './auth.js';
-import type { Broker, ClientInfo, HistoryPage, HistoryQuery, HistoryStore, Publication, PresenceStore } from './engine.js';
+import type { Broker, ClientInfo, HistoryPage, HistoryQuery, HistoryStore, Publication, PresenceStore, StreamPosition } from './engine.js';
 import { EngineOutageCode, guardEngines } from './engine-errors.js';
 import { DisconnectError, HubError } from './errors.js';
 import { LocalIdempotency } from './idempotency.js';
@@ -528,8 +528,8 @@ export class Hub extends EventEmitter {
     if (subscribers === undefined) return;
     if (publication.offset > 0) {
       const last = this.lastDelivered.get(channel);
-      const ns = this.namespaces.lookup(channel);
-      if (last !== undefined && last.epoch === epoch && publication.offset > last.offset + 1 && ns !== null && ns.historySize > 0) {
+      // The namespace is looked up only for a jump (not on every publication).
+      if (last !== undefined && last.epoch === epoch && publication.offset > last.offset + 1 && (this.namespaces.lookup(channel)?.historySize ?? 0) > 0) {
         // Publications were lost on the way here (a silent broker): catch up from history; catch-up buffers
         // are set synchronously, so this one and later ones are held behind the replay.
         this.resync([channel]).catch((error: unknown) => this.logger.warn({ err: error, channel }, 'catch-up after an offset jump failed'));
@@ -635,7 +635,12 @@ export class Hub extends EventEmitter {
           for (const session of subscribers) session.pushUnknownGap(channel);
           return;
         }
-        await Promise.all([...subscribers].map((session) => session.catchUp(channel)));
+        const reached = await Promise.all([...subscribers].map((session) => session.catchUp(channel)));
+        // What the subscribers now have counts as delivered here: the next live publication is no offset jump
+        // (which would start a second, useless catch-up of every subscriber).
+        for (const position of reached) {
+          if (position !== null && isBehind(this.lastDelivered.get(channel), position)) this.lastDelivered.set(channel, position);
+        }
       }),
     );
   }
@@ -656,18 +661,17 @@ export class Hub extends EventEmitter {
         continue; // the store is unavailable: nothing to compare now
       }
       const delivered = this.lastDelivered.get(channel);
-      const behind = delivered === undefined ? position.offset > 0 : delivered.epoch !== position.epoch || delivered.offset < position.offset;
+      const behind = delivered === undefined ? position.offset > 0 : isBehind(delivered, position);
       const suspect = this.suspects.get(channel);
-      const stillMissing =
-        suspect !== undefined && (delivered === undefined || delivered.epoch !== suspect.epoch || delivered.offset < suspect.offset);
+      const stillMissing = suspect !== undefined && isBehind(delivered, suspect);
       if (!behind) {
         this.suspects.delete(channel);
       } else if (stillMissing) {
         this.suspects.delete(channel);
         this.logger.warn({ channel, position }, 'subscription starved: resyncing from history');
         await this.resync([channel]);
-        const now = this.lastDelivered.get(channel);
-        if (now === undefined || now.epoch !== position.epoch || now.offset < position.offset) this.lastDelivered.set(channel, position);
+        // Also when the catch-up failed: the channel is not reported starved again until history moves on.
+        if (isBehind(this.lastDelivered.get(channel), position)) this.lastDelivered.set(channel, position);
       } else {
         this.suspects.set(channel, position);
       }
@@ -719,3 +723,8 @@ export class Hub extends EventEmitter {
 }
 
 function noop(): void {}
+
+/** Whether `delivered` (the newest publication delivered here, if any) is short of `target`. */
+function isBehind(delivered: StreamPosition | undefined, target: StreamPosition): boolean {
+  return delivered === undefined || delivered.epoch !== target.epoch || delivered.offset < target.offset;
+}

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { SharedRateLimitStore } from './shared-limits.js';
+import type { SharedLevels, SharedRateLimitStore } from './shared-limits.js';
 import { DisconnectCode } from './wire.js';
 
 /** A clock in milliseconds; must not run backwards (a step back is ignored). */
@@ -221,12 +221,6 @@ export interface ScopeConfig {
   readonly bytes?: TokenBucketOptions;
 }
 
-/** A level per dimension, in tokens. */
-export interface BucketLevels {
-  readonly commands?: number;
-  readonly bytes?: number;
-}
-
 interface Buckets {
   readonly commands?: TokenBucket;
   readonly bytes?: TokenBucket;
@@ -352,7 +346,7 @@ export class RateLimiter {
    * Sets the levels of `key`'s buckets in `scope` (see {@link TokenBucket.assign}); dimensions not given, and
    * scopes without limits, are left alone.
    */
-  assign(scope: RateLimitScope, key: string, levels: BucketLevels): void {
+  assign(scope: RateLimitScope, key: string, levels: SharedLevels): void {
     const config = this.#config(scope);
     if (config === undefined) return;
     const buckets = this.#lookup(scope, key, config);

@@ -12,14 +12,9 @@ import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { RateLimitSync } from './rate-sync.js';
 import { HubClient } from './testing/hub-client.js';
 import { MemorySharedBuckets } from './testing/shared-buckets.js';
+import { fakeClock } from '../engines/contract/support.js';
 import { startHub, type StartedHub } from './testing/start-hub.js';
 import { mintToken, TEST_SECRET } from './testing/tokens.js';
-
-/** A clock the test moves by hand. */
-function fakeClock(start = 1_000_000) {
-  let t = start;
-  return { now: () => t, advance: (ms: number) => void (t += ms) };
-}
 
 const ONE = { commands: 1, bytes: 0 };
 /** Long enough that the timer never fires during a test: the tests call sync() themselves. */

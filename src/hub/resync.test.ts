@@ -73,6 +73,34 @@ describe('resync from history after lost deliveries', () => {
     await client.close();
   });
 
+  test('after hub.resync the next live publication is no offset jump: history is not read a second time', { timeout: 20_000 }, async () => {
+    const broker = new LossyBroker();
+    const s = await startHub({ broker, allowAnonymous: true, namespaces: { default: open } });
+    started.push(s);
+    let reads = 0;
+    const recover = s.hub.recover.bind(s.hub);
+    s.hub.recover = (...args) => {
+      reads++;
+      return recover(...args);
+    };
+    const client = await HubClient.open(s.url);
+    await client.connect();
+    await client.ok('subscribe', { channel: 'feed:a' });
+    const readsBySubscribe = reads;
+    await s.hub.publish('feed:a', 1);
+    broker.down = true;
+    for (let i = 2; i <= 6; i++) await s.hub.publish('feed:a', i);
+    broker.down = false;
+    await s.hub.resync(['feed:a']);
+    assert.equal(reads - readsBySubscribe, 1, 'one catch-up read for the one subscriber');
+    await s.hub.publish('feed:a', 7);
+    assert.deepEqual(await offsetsReceived(client, 7), [1, 2, 3, 4, 5, 6, 7]);
+    // Regression: the hub's record of what it delivered stayed at 1, so 7 looked like a jump and every
+    // subscriber was caught up from history again.
+    assert.equal(reads - readsBySubscribe, 1, 'no second catch-up');
+    await client.close();
+  });
+
   test('a silently starved subscription is found by the position check and healed', { timeout: 20_000 }, async () => {
     const broker = new LossyBroker();
     const s = await startHub({ broker, allowAnonymous: true, namespaces: { default: open }, limits: { positionCheckIntervalMs: 1000 } });

@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { allows, isUserLimitedChannelAllowed, type Capabilities } from './capabilities.js';
 import { codecFor, encodeOnce, type Codec } from './codec.js';
-import type { ClientInfo, Publication } from './engine.js';
+import type { ClientInfo, Publication, StreamPosition } from './engine.js';
 import { DisconnectError, HubError, toWireError } from './errors.js';
 import type { Hub } from './hub.js';
 import { Namespaces, type NamespaceOptions, type Permission } from './namespaces.js';
@@ -439,16 +439,18 @@ export class Session {
   /**
    * Replays from history what this subscription missed while the broker could not deliver (an outage, a starved
    * subscription): live publications are held meanwhile, so the replay and the live stream meet without loss
-   * or duplicates; what history no longer holds is reported as a gap.
+   * or duplicates; what history no longer holds is reported as a gap. Returns the position the subscription
+   * reached, or null when it did not catch up (not subscribed, being set up, gone, or history failed).
    */
-  async catchUp(channel: string): Promise<void> {
+  async catchUp(channel: string): Promise<StreamPosition | null> {
     const sub = this.subscriptions.get(channel);
     // A subscription still being set up is covered by its own seam.
-    if (sub === undefined || sub.buffer !== null || this.isClosed()) return;
+    if (sub === undefined || sub.buffer !== null || this.isClosed()) return null;
     sub.buffer = [];
+    let caughtUp = false;
     try {
       const { result, gap } = await this.hub.recover(channel, { epoch: sub.epoch, offset: sub.offset });
-      if (this.subscriptions.get(channel) !== sub) return;
+      if (this.subscriptions.get(channel) !== sub) return null;
       if (gap !== null) {
         this.push(gap);
         this.hub.metrics.gap(sub.nsName);
@@ -458,6 +460,7 @@ export class Session {
       for (const publication of result.publications) {
         this.deliverLive(sub, publication, result.epoch, encodeOnce(publicationPush(channel, publication)));
       }
+      caughtUp = true;
     } catch (error) {
       this.hub.logger.warn({ err: error, channel, clientId: this.id }, 'catch-up from history failed');
     } finally {
@@ -469,6 +472,7 @@ export class Session {
         }
       }
     }
+    return caughtUp && this.subscriptions.get(channel) === sub ? { epoch: sub.epoch, offset: sub.offset } : null;
   }
 
   /**

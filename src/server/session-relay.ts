@@ -188,7 +188,7 @@ export class RedisSessionRelay implements SessionRelay {
     const args = [this.#sharded ? 'SHARDNUMSUB' : 'NUMSUB', channel];
     const count = (reply: unknown) => Number((reply as [string, number])[1]);
     if (this.#command.mode !== 'cluster') return count(await this.#command.call('check the node id', 'PUBSUB', args));
-    await this.#command.call('check the node id', 'PING', []); // waits for the cluster, or fails like any call
+    await this.#command.whenReady('check the node id');
     const masters = (this.#command.redis as Cluster).nodes('master');
     const replies = await Promise.all(masters.map((node) => node.call('PUBSUB', ...args)));
     return replies.reduce<number>((sum, reply) => sum + count(reply), 0);
