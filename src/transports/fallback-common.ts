@@ -31,9 +31,14 @@ import {
   type SessionRelay,
 } from './http-session.js';
 
-/** The options of a fallback transport that {@link fallbackSettings} resolves. */
+/** The options every fallback transport has, which {@link fallbackSettings} resolves. */
 export interface FallbackTransportOptions extends HttpFallbackOptions {
+  /** Path prefix of the transport's endpoints (each transport documents its default). */
   readonly path?: string;
+  /**
+   * Relays requests for sessions held by other nodes (several nodes without sticky sessions).
+   * @default none: every session is this node's
+   */
   readonly relay?: SessionRelay;
 }
 

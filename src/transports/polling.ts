@@ -41,6 +41,7 @@ import {
   startKeepaliveSweep,
   type CommandEndpoint,
   type FallbackSettings,
+  type FallbackTransportOptions,
 } from './fallback-common.js';
 import {
   CommandInbox,
@@ -59,24 +60,18 @@ import {
   sidOf,
   splitUrl,
   unknownSession,
-  type HttpFallbackOptions,
   type RelayExchange,
   type SessionRelay,
 } from './http-session.js';
 
 /** Options of the long-polling transport. */
-export interface PollingTransportOptions extends HttpFallbackOptions {
+export interface PollingTransportOptions extends FallbackTransportOptions {
   /** Path prefix of the endpoints (`PATH/open`, `PATH`, `PATH/send`). @default '/poll' */
   readonly path?: string;
   /** Longest wait of a poll with nothing to deliver before it answers `[]`, in ms. @default 25000 */
   readonly pollTimeoutMs?: number;
   /** A session with no poll in progress for this long is reaped, in ms. @default 30000 */
   readonly sessionIdleMs?: number;
-  /**
-   * Relays requests for sessions held by other nodes (several nodes without sticky sessions).
-   * @default none: every session is this node's
-   */
-  readonly relay?: SessionRelay;
 }
 
 /** Defaults of {@link PollingTransportOptions}. */

@@ -36,6 +36,7 @@ import {
   startKeepaliveSweep,
   type CommandEndpoint,
   type FallbackSettings,
+  type FallbackTransportOptions,
 } from './fallback-common.js';
 import {
   CommandInbox,
@@ -53,23 +54,17 @@ import {
   prepareSocket,
   splitUrl,
   writeCorked,
-  type HttpFallbackOptions,
   type RelayExchange,
   type SessionRelay,
 } from './http-session.js';
 import { ChannelStream, startChannelStream } from './sse-channels.js';
 
 /** Options of the SSE transport. */
-export interface SseTransportOptions extends HttpFallbackOptions {
+export interface SseTransportOptions extends FallbackTransportOptions {
   /** Path of the stream; commands go to `PATH/send`. @default '/sse' */
   readonly path?: string;
   /** Interval of the `: ping` comments that keep proxies from closing an idle stream, in ms. @default 15000 */
   readonly keepaliveMs?: number;
-  /**
-   * Relays commands for sessions held by other nodes (several nodes without sticky sessions).
-   * @default none: every session is this node's
-   */
-  readonly relay?: SessionRelay;
 }
 
 /** Defaults of {@link SseTransportOptions}. */
