@@ -17,6 +17,7 @@ import { CloseCode, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode, isValid
 import { ErrorCode, WebSocketError, invalidArgument } from './errors.js';
 import { frameHeaderSize, writeFrameHeader } from './frame-header.js';
 import { applyMask, maskInto, unmaskInPlace } from './mask.js';
+import { unmaskWholeFrames } from './simd-mask.js';
 import type { PreparedMessage } from './prepared.js';
 import type { MessageCodec, Role } from './types.js';
 import { Utf8Validator, isValidUtf8 } from './utf8.js';
@@ -420,11 +421,17 @@ export class Connection {
   private parse(chunk: Buffer): void {
     let pos = 0;
     const end = chunk.length;
+    // A server's read of whole frames: their payloads unmasked in one SIMD pass, up to `unmasked`. Not with
+    // compression, whose pauses hand the rest of a chunk back to be parsed again later.
+    const unmasked =
+      this.settings.isServer && this.compression === null && this.parseState === READ_HEADER && this.headerFill === 0 && this.messageOpcode === 0
+        ? unmaskWholeFrames(chunk, this.settings.maxMessageSize)
+        : 0;
     while (pos < end) {
       if (this._state === ConnectionState.CLOSED || this._closeReceived) return;
       if (this.parseState === READ_HEADER) {
         if (this.headerFill === 0 && this.messageOpcode === 0) {
-          const next = this.parseWholeFrame(chunk, pos, end);
+          const next = this.parseWholeFrame(chunk, pos, end, pos < unmasked);
           if (next !== pos) {
             if (next < 0) return; // failed
             pos = next;
@@ -457,8 +464,11 @@ export class Connection {
    *
    * Equivalent to the general path (same checks, same errors) without its per-frame state: no header fields
    * stored, no chunk lists, no incremental UTF-8 state.
+   *
+   * `unmasked`: the frame was unmasked already by {@link unmaskWholeFrames}, which left in the first key byte
+   * whether the payload is ASCII. Every frame that function unmasks is one this function takes.
    */
-  private parseWholeFrame(chunk: Buffer, pos: number, end: number): number {
+  private parseWholeFrame(chunk: Buffer, pos: number, end: number, unmasked: boolean): number {
     if (end - pos < 2) return pos;
     const b0 = chunk[pos]!;
     // FIN set, RSV1-3 clear, Text or Binary.
@@ -481,9 +491,15 @@ export class Connection {
     const frameEnd = start + length;
     if (frameEnd > end || length > settings.maxMessageSize) return pos;
     const payload = length === 0 ? EMPTY : bufferView(chunk, start, frameEnd);
-    if (masked) unmaskInPlace(chunk, start, frameEnd, maskAt);
     const isText = b0 === 0x81;
-    if (isText && !isAscii(chunk, start, frameEnd) && !isValidUtf8(payload)) {
+    let ascii: boolean;
+    if (unmasked) {
+      ascii = chunk[maskAt] === 1;
+    } else {
+      if (masked) unmaskInPlace(chunk, start, frameEnd, maskAt);
+      ascii = isText && isAscii(chunk, start, frameEnd);
+    }
+    if (isText && !ascii && !isValidUtf8(payload)) {
       this.invalidUtf8();
       return -1;
     }

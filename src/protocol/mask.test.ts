@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { applyMask, maskInto, unmaskInPlace } from './mask.js';
 import { WebSocketError } from './errors.js';
+import { SIMD_RANGE_THRESHOLD, setSimdMasking } from './simd-mask.js';
 
 /** The masking key of the RFC 6455 §5.7 example "A single-frame masked text message". */
 const RFC_KEY = Uint8Array.of(0x37, 0xfa, 0x21, 0x3d);
@@ -72,6 +73,26 @@ describe('applyMask', () => {
           const expected = naiveMask(sample(length), RFC_KEY, offset);
           assert.deepEqual(data, expected, `offset ${offset}, byteOffset ${byteOffset}, length ${length}`);
         }
+      }
+    }
+  });
+
+  test(`matches the reference from ${SIMD_RANGE_THRESHOLD} bytes on, with WebAssembly SIMD and without, at every offset and alignment`, () => {
+    for (const simd of [true, false]) {
+      setSimdMasking(simd);
+      try {
+        for (let offset = 0; offset < 4; offset++) {
+          for (let byteOffset = 0; byteOffset < 4; byteOffset++) {
+            for (const length of [SIMD_RANGE_THRESHOLD - 1, SIMD_RANGE_THRESHOLD, SIMD_RANGE_THRESHOLD + 5, 4099, 65536]) {
+              const data = oddView(sample(length), byteOffset);
+              applyMask(data, RFC_KEY, offset);
+              const expected = naiveMask(sample(length), RFC_KEY, offset);
+              assert.deepEqual(data, expected, `simd ${simd}, offset ${offset}, byteOffset ${byteOffset}, length ${length}`);
+            }
+          }
+        }
+      } finally {
+        setSimdMasking(true);
       }
     }
   });

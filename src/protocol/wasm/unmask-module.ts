@@ -1,0 +1,15 @@
+/**
+ * The bytes of `unmask.wat`, compiled by `node scripts/build-wasm.mjs` (generated: do not edit; edit the .wat and
+ * run the script).
+ *
+ * @module
+ */
+
+/** The WebAssembly module, base64. */
+export const UNMASK_WASM_BASE64 =
+  'AGFzbQEAAAABDgJgA39/fwF/YAJ/fwF/AwMCAAEFBAEBAgIHIgMGbWVtb3J5AgAGdW5tYXNrAAAMdW5tYXNrRnJhbWVzAAEKxwIC' +
+  'lAEDAn8DewJ/IAAgAWohAyAC/REhBSADQRBrIQQCQANAIAAgBEoNASAA/QAEACAF/VEhBiAAIAb9CwQAIAcgBv1QIQcgAEEQaiEA' +
+  'DAALCyAH/WQhCQJAA0AgACADTw0BIAAtAAAgAnNB/wFxIQggACAIOgAAIAkgCEGAAXFyIQkgAkEIeCECIABBAWohAAwACwsgCUUL' +
+  'rgEBBn8CQANAIAAgAmtBAkkNASACLQAAIQMgA0GBAUcgA0GCAUdxDQEgAi0AASEEIARBgAFxRQ0BIARB/wBxIQUgBUH/AEYNASAC' +
+  'QQJqIQYgBUH+AEYEQCAAIAJrQQRJDQIgAi0AAkEIdCACLQADciEFIAJBBGohBgsgBSABSw0BIAZBBGogBWohByAHIABLDQEgBiAG' +
+  'QQRqIAUgBigCABAAOgAAIAchAgwACwsgAgs=';
