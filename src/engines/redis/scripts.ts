@@ -271,19 +271,21 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local m = redis.call('HMGET', KEYS[1], 't', 'c', 'b')
 local elapsed = math.max(0, now - (tonumber(m[1]) or now))
 local fields, levels, ttl = {'c', 'b'}, {}, 1
+local writes = {'t', string.format('%d', now)}
 for i = 1, 2 do
   local rate = tonumber(ARGV[i * 3 - 2])
   if rate then
     local full = tonumber(ARGV[i * 3 - 1]) * 1000
     local level = math.min(full, (tonumber(m[i + 1]) or full) + elapsed * rate) - tonumber(ARGV[i * 3]) * 1000
     levels[i] = string.format('%.17g', level)
-    redis.call('HSET', KEYS[1], fields[i], levels[i])
+    table.insert(writes, fields[i])
+    table.insert(writes, levels[i])
     ttl = math.max(ttl, math.ceil((full - level) / rate))
   else
     levels[i] = ''
   end
 end
-redis.call('HSET', KEYS[1], 't', string.format('%d', now))
+redis.call('HSET', KEYS[1], unpack(writes))
 redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
 return levels
 `,
