@@ -192,12 +192,8 @@ describe('volley serve (child process)', () => {
   });
 
   test('with --redis, a node id already used on that Redis exits with 1 and says so', T, async (ctx) => {
-    const { probeRedis, REDIS_URL } = await import('../engines/redis/testing/support.js');
-    const reason = await probeRedis();
-    if (reason !== undefined) {
-      if (process.env['CI'] === 'true') assert.fail(reason);
-      return ctx.skip(reason);
-    }
+    const { redisOrSkip, REDIS_URL } = await import('../engines/redis/testing/support.js');
+    if (!(await redisOrSkip(ctx))) return;
     const prefix = `vt-serve-${process.pid}:`;
     const args = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'silent', '--redis', REDIS_URL, '--redis-prefix', prefix, '--node-id', 'twin'];
     const s = await serve(args);

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { Publication } from '../../hub/engine.js';
+import { registerOrSkip } from '../../test-support/requirements.js';
 import { Recorder } from '../contract/broker-contract.js';
 import { range, uniqueChannel, waitFor } from '../contract/support.js';
 import { type PubSubOutage, RedisBroker, RedisEngine, RedisHistoryStore } from './index.js';
@@ -29,7 +30,6 @@ import {
   startTwoHubs,
 } from './testing/two-hubs.js';
 
-const missing = redisBinariesMissing();
 /** This file's deployment, started on first use, and one command connection to it shared by the contracts. */
 const { deployment: cluster, clients: sharedClients } = lazyDeployment(startCluster);
 
@@ -60,11 +60,9 @@ async function calls(c: PrivateCluster, name: string): Promise<number[]> {
   return Promise.all(c.nodes.map(async (n) => Number(/calls=(\d+)/.exec(infoFields(await command(n.port, ['INFO', 'commandstats'])).get(`cmdstat_${name}`) ?? '')?.[1] ?? 0)));
 }
 
-if (missing === undefined) {
-  redisEngineContracts('on a Redis Cluster', sharedClients, async () => (await cluster()).url);
-} else {
-  test('engine contracts on a Redis Cluster', (t) => void redisBinariesOrSkip(t));
-}
+registerOrSkip('engine contracts on a Redis Cluster', redisBinariesMissing(), () =>
+  redisEngineContracts('on a Redis Cluster', sharedClients, async () => (await cluster()).url),
+);
 
 describe('the Redis engines on a Redis Cluster of three masters', () => {
   test('the contract suites ran scripts, SSUBSCRIBE and SPUBLISH on every master', T, async (t) => {

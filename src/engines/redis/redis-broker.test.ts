@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Publication } from '../../hub/engine.js';
+import { registerOrSkip } from '../../test-support/requirements.js';
 import { Recorder, brokerContract } from '../contract/broker-contract.js';
 import { code, range, uniqueChannel, waitFor } from '../contract/support.js';
 import { type PubSubOutage, RedisBroker, type RedisBrokerOptions } from './index.js';
@@ -29,14 +30,12 @@ function nodes(prefix = randomPrefix()) {
   };
 }
 
-if (unavailable === undefined) {
+registerOrSkip('RedisBroker contract', unavailable, () =>
   brokerContract('RedisBroker', async () => {
     const hub = nodes();
     return { broker: hub.make(), peer: async () => hub.make(), cleanup: async () => void (await hub.close()) };
-  });
-} else {
-  test('RedisBroker contract', async (t) => void (await redisOrSkip(t)));
-}
+  }),
+);
 
 /** The id of the Pub/Sub connection named `volley-sub-<prefix>`, from CLIENT LIST TYPE pubsub. */
 async function pubsubConnectionId(prefix: string): Promise<string | undefined> {

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { registerOrSkip } from '../../test-support/requirements.js';
 import { historyContract } from '../contract/history-contract.js';
 import { code, range, sleep, uniqueChannel } from '../contract/support.js';
 import { LuaScript } from './connection.js';
@@ -23,12 +24,10 @@ function freshStore(options: { publishOnAppend?: boolean; prefix?: string } = {}
   return ownedStore(new RedisHistoryStore({ url: REDIS_URL, connection: QUIET, prefix, publishOnAppend: options.publishOnAppend ?? false }), prefix, redis!);
 }
 
-if (unavailable === undefined) {
+registerOrSkip('RedisHistoryStore contract', unavailable, () => {
   historyContract('RedisHistoryStore', async () => freshStore());
   historyContract('RedisHistoryStore publishing on append', async () => freshStore({ publishOnAppend: true }));
-} else {
-  test('RedisHistoryStore contract', async (t) => void (await redisOrSkip(t)));
-}
+});
 
 describe('RedisHistoryStore on a shared Redis', () => {
   test('gives 500 concurrent appends from two nodes gapless offsets 1..500 in one epoch', async (t) => {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { registerOrSkip } from '../../test-support/requirements.js';
 import { presenceContract } from '../contract/presence-contract.js';
 import { sleep, uniqueChannel } from '../contract/support.js';
 import { RedisPresenceStore } from './index.js';
@@ -18,11 +19,7 @@ function freshStore(prefix = randomPrefix()) {
   return ownedStore(new RedisPresenceStore({ url: REDIS_URL, connection: QUIET, prefix }), prefix, redis!);
 }
 
-if (unavailable === undefined) {
-  presenceContract('RedisPresenceStore', async () => freshStore());
-} else {
-  test('RedisPresenceStore contract', async (t) => void (await redisOrSkip(t)));
-}
+registerOrSkip('RedisPresenceStore contract', unavailable, () => presenceContract('RedisPresenceStore', async () => freshStore()));
 
 describe('RedisPresenceStore on a shared Redis', () => {
   test('forgets the members of a crashed node after their TTL, and Redis drops the keys when nobody reads', async (t) => {

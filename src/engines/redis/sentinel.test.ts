@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { registerOrSkip } from '../../test-support/requirements.js';
 import { Recorder } from '../contract/broker-contract.js';
 import { range, uniqueChannel, waitFor } from '../contract/support.js';
 import { RedisEngine } from './index.js';
@@ -18,7 +19,6 @@ import { lazyDeployment, redisEngineContracts } from './testing/engine-contracts
 import { QUIET, randomPrefix } from './testing/support.js';
 import { type TwoHubs, checkIdempotency, checkNoLossAcrossPubSubOutage, checkOrder, checkRecovery, startTwoHubs } from './testing/two-hubs.js';
 
-const missing = redisBinariesMissing();
 /** This file's deployment, started on first use, and one command connection to it shared by the contracts. */
 const { deployment: sentinel, clients: sharedClients } = lazyDeployment(startSentinel);
 
@@ -31,11 +31,9 @@ async function connectionsOn(port: number, prefix: string): Promise<{ cmd: numbe
   return { cmd: count('cmd'), sub: count('sub') };
 }
 
-if (missing === undefined) {
-  redisEngineContracts('through a Sentinel', sharedClients, async () => (await sentinel()).url);
-} else {
-  test('engine contracts through a Sentinel', (t) => void redisBinariesOrSkip(t));
-}
+registerOrSkip('engine contracts through a Sentinel', redisBinariesMissing(), () =>
+  redisEngineContracts('through a Sentinel', sharedClients, async () => (await sentinel()).url),
+);
 
 describe('the Redis engines through a Sentinel', () => {
   test('connect to the master the Sentinel names, whose replica gets what they write', T, async (t) => {

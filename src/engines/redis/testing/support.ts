@@ -6,11 +6,11 @@
  * @module
  */
 
-import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, type TestContext } from 'node:test';
 import { Cluster } from 'ioredis';
 import { guardProcess } from '../../../test-support/process-guard.js';
+import { presentOrSkip } from '../../../test-support/requirements.js';
 import { type RedisClient, type RedisConnectionOptions, createRedisClients } from '../connection.js';
 
 /** The Redis the tests use. */
@@ -42,11 +42,7 @@ export function probeRedis(): Promise<string | undefined> {
  * (`CI=true`), where an unreachable Redis fails the test.
  */
 export async function redisOrSkip(t: TestContext): Promise<boolean> {
-  const reason = await probeRedis();
-  if (reason === undefined) return true;
-  if (process.env['CI'] === 'true') assert.fail(`${reason}; CI=true requires it`);
-  t.skip(reason);
-  return false;
+  return presentOrSkip(t, await probeRedis());
 }
 
 /** A key prefix no other test uses, e.g. `vt-3f9a0c1b2d4e:`. */
