@@ -1,5 +1,5 @@
 /**
- * A free TCP port for tests that start a process of their own (nginx, redis-server) which must be told its port.
+ * Free TCP ports for tests that start a process of their own (nginx, redis-server) which must be told its port.
  *
  * @module
  */
@@ -7,10 +7,23 @@
 import { createServer } from 'node:net';
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (bound and closed again at once; bind it right after). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+export function freePort(): Promise<number> {
+  return bindAndClose(0);
+}
+
+/** Whether `port` on 127.0.0.1 could be bound a moment ago (bound and closed again at once). */
+export function portIsFree(port: number): Promise<boolean> {
+  return bindAndClose(port).then(() => true, () => false);
+}
+
+/** Binds `port` (0: any) on 127.0.0.1, closes it again and resolves with the port bound. */
+function bindAndClose(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const { port: bound } = server.address() as { port: number };
+      server.close(() => resolve(bound));
+    });
+  });
 }

@@ -21,12 +21,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { freePort, portIsFree } from '../../../test-support/net-testing.js';
+import { presentOrSkip } from '../../../test-support/requirements.js';
 
 /** The server binary: `REDIS_SERVER`, or `redis-server` on the PATH. */
 export const REDIS_SERVER = process.env['REDIS_SERVER'] ?? 'redis-server';
@@ -49,11 +50,7 @@ export function redisBinariesMissing(): string | undefined {
  * CI (`CI=true`), where their absence fails the test.
  */
 export function redisBinariesOrSkip(t: TestContext): boolean {
-  const reason = redisBinariesMissing();
-  if (reason === undefined) return true;
-  if (process.env['CI'] === 'true') assert.fail(`${reason}; CI=true requires it`);
-  t.skip(reason);
-  return false;
+  return presentOrSkip(t, redisBinariesMissing());
 }
 
 /**
@@ -144,25 +141,14 @@ export class RedisProcess {
   }
 }
 
-/** A free TCP port on 127.0.0.1 (and, with `busPort`, `port + 10000` free too, for the cluster bus). */
-async function freePort(busPort: boolean): Promise<number> {
+/** A free port for a redis-server (and, with `busPort`, `port + 10000` free too, for the cluster bus). */
+async function serverPort(busPort: boolean): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await listenOnce(0);
+    const port = await freePort();
     if (!busPort) return port;
-    if (port + 10_000 <= 65_535 && (await listenOnce(port + 10_000).then(() => true, () => false))) return port;
+    if (port + 10_000 <= 65_535 && (await portIsFree(port + 10_000))) return port;
   }
   throw new Error('no free port pair (port, port + 10000) found on 127.0.0.1');
-}
-
-function listenOnce(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      const { port: bound } = server.address() as { port: number };
-      server.close(() => resolve(bound));
-    });
-  });
 }
 
 /**
@@ -223,7 +209,7 @@ class ProcessGroup {
   async start(args: (port: number) => string[], options: { bus?: boolean; config?: (port: number) => string; name?: string } = {}): Promise<RedisProcess> {
     for (let attempt = 1; ; attempt++) {
       assert.ok(!this.#stopped, 'the topology was stopped');
-      const port = await freePort(options.bus === true);
+      const port = await serverPort(options.bus === true);
       const name = `${options.name ?? 'redis'}-${port}`;
       const logFile = join(this.dir, `${name}.log`);
       const argv = [
