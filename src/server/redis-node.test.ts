@@ -9,7 +9,7 @@ import { after, describe, test } from 'node:test';
 import { MemoryBroker, MemoryHistoryStore } from '../engines/index.js';
 import { HubClient } from '../hub/testing/hub-client.js';
 import { startHub, type StartedHub } from '../hub/testing/start-hub.js';
-import { GuardedBroker } from './redis-node.js';
+import { HoldingBroker } from './redis-node.js';
 
 const T = { timeout: 10_000 };
 const OPTIONS = { size: 100, ttlMs: 60_000 };
@@ -18,11 +18,11 @@ after(async () => {
   for (const h of hubs) await h.close();
 });
 
-/** A hub on a GuardedBroker over a memory broker, and a client subscribed to `feed` at offset 0. */
-async function setup(): Promise<{ started: StartedHub; broker: GuardedBroker; inner: MemoryBroker; history: MemoryHistoryStore; client: HubClient }> {
+/** A hub on a HoldingBroker over a memory broker, and a client subscribed to `feed` at offset 0. */
+async function setup(): Promise<{ started: StartedHub; broker: HoldingBroker; inner: MemoryBroker; history: MemoryHistoryStore; client: HubClient }> {
   const inner = new MemoryBroker();
   const history = new MemoryHistoryStore();
-  const broker = new GuardedBroker(inner, () => {});
+  const broker = new HoldingBroker(inner, () => {});
   const started = await startHub({ broker, history, allowAnonymous: true, namespaces: { default: { subscribe: 'anyone', publish: 'anyone' } } });
   hubs.push(started);
   const client = await HubClient.open(started.url);
@@ -36,7 +36,7 @@ async function missed(history: MemoryHistoryStore, n: number): Promise<void> {
   for (let i = 0; i < n; i++) await history.append('feed', { data: `missed ${i + 1}`, time: Date.now() }, OPTIONS);
 }
 
-describe('GuardedBroker: publications between a Pub/Sub loss and the resync', () => {
+describe('HoldingBroker: publications between a Pub/Sub loss and the resync', () => {
   test('are held, so the resync replays the missed ones first and nothing is reported as a gap', T, async () => {
     const { started, broker, inner, history, client } = await setup();
     broker.hold();

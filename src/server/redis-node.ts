@@ -20,6 +20,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { createRedisClients, type RedisClients } from '../engines/redis/connection.js';
+import type { PubSubOutage, RedisBrokerOptions } from '../engines/redis/redis-broker.js';
 import { RedisEngine } from '../engines/redis/redis-engine.js';
 import type { Broker, BrokerHandler, ClientInfo, HistoryStore, PresenceStore, Publication } from '../hub/engine.js';
 import type { Hub, HubLogger } from '../hub/hub.js';
@@ -109,27 +110,19 @@ export function createRedisNode(config: RedisConfig, options: RedisNodeOptions):
     sharded: config.sharded,
     connection,
     broker: {
-      onDisconnect: () => {
-        if (closing) return;
-        // From now until the hub has started its resync, deliveries wait: one arriving right after the
-        // resubscription would otherwise look like a gap before history is asked (see GuardedBroker.hold).
-        broker.hold();
-        outages.inc({ connection: 'pubsub' });
-        logger.warn({ redis: where }, 'Redis Pub/Sub connection lost: publications of other nodes wait until it is back');
-      },
-      onResubscribe: (channels, outage) => {
-        logger.warn({ channels: channels.length, durationMs: outage.durationMs }, 'Redis Pub/Sub connection back: resyncing subscribers from history');
-        if (hub === undefined) return broker.release();
-        const started = Date.now();
-        // resync() sets every subscription's catch-up buffer before it first waits: the held deliveries then
-        // land behind the history read, which skips what it replayed.
-        const resync = hub.resync(channels);
-        broker.release();
-        resync.then(
-          () => logger.info({ channels: channels.length, ms: Date.now() - started }, 'resync done'),
-          (error: unknown) => logger.warn({ err: error }, 'resync failed: the periodic position check retries'),
-        );
-      },
+      ...resyncCallbacks({
+        broker: () => broker,
+        hub: () => hub,
+        closing: () => closing,
+        lost: () => {
+          outages.inc({ connection: 'pubsub' });
+          logger.warn({ redis: where }, 'Redis Pub/Sub connection lost: publications of other nodes wait until it is back');
+        },
+        back: (channels, outage) =>
+          logger.warn({ channels: channels.length, durationMs: outage.durationMs }, 'Redis Pub/Sub connection back: resyncing subscribers from history'),
+        resynced: (channels, ms) => logger.info({ channels: channels.length, ms }, 'resync done'),
+        resyncFailed: (error) => logger.warn({ err: error }, 'resync failed: the periodic position check retries'),
+      }),
       onError: (error, channel) => logger.warn({ err: error, channel }, 'Redis broker error'),
     },
   });
@@ -150,7 +143,7 @@ export function createRedisNode(config: RedisConfig, options: RedisNodeOptions):
   watchConnection(engine.clients.command.redis, 'command', watch);
   watchConnection(relayClients.subscriber(config.sharded).redis, 'relay', watch);
 
-  const broker = new GuardedBroker(engine.broker, (error, channel) => logger.warn({ err: error, channel }, 'delivery failed'));
+  const broker = new HoldingBroker(engine.broker, (error, channel) => logger.warn({ err: error, channel }, 'delivery failed'));
   const health = (): RedisHealth => {
     const command = engine.clients.command.ready ? 'up' : 'down';
     const pubsub = engine.broker.connected ? 'up' : 'down';
@@ -247,14 +240,66 @@ export function createHealthHandler(source: { readonly nodeId: string; draining(
   };
 }
 
+/** What {@link resyncCallbacks} reports of the broker's Pub/Sub outages (for logs, metrics and tests). */
+export interface ResyncReports {
+  /** The Pub/Sub connection was lost while the node was not closing: deliveries are held from now on. */
+  readonly lost?: () => void;
+  /** The broker subscribed again to `channels` after `outage`; the hub's resync starts. */
+  readonly back?: (channels: readonly string[], outage: PubSubOutage) => void;
+  /** The resync of `channels` finished, `ms` after it started. */
+  readonly resynced?: (channels: readonly string[], ms: number) => void;
+  /** The resync failed; the hub's periodic position check retries. */
+  readonly resyncFailed?: (error: unknown) => void;
+}
+
+/** What {@link resyncCallbacks} acts on, read when the broker calls (so each may be set after the engine). */
+export interface ResyncTarget extends ResyncReports {
+  /** The hub's broker, wrapping the engine's. */
+  readonly broker: () => HoldingBroker;
+  /** The hub to resync; none yet: nothing to resync, the held deliveries go at once. */
+  readonly hub: () => Hub | undefined;
+  /** Whether the node is closing: a connection lost then is not an outage, and nothing is held. */
+  readonly closing: () => boolean;
+}
+
+/**
+ * The `onDisconnect` and `onResubscribe` of a node's Redis broker, as every multi-node hub wires them: from the
+ * loss of the Pub/Sub connection until the hub has started its resync, the {@link HoldingBroker} holds deliveries
+ * (one arriving right after the resubscription would otherwise look like a gap before history is asked); once
+ * the broker subscribed again, `hub.resync(channels)`, then the held deliveries go.
+ */
+export function resyncCallbacks(target: ResyncTarget): Required<Pick<RedisBrokerOptions, 'onDisconnect' | 'onResubscribe'>> {
+  return {
+    onDisconnect: () => {
+      if (target.closing()) return;
+      target.broker().hold();
+      target.lost?.();
+    },
+    onResubscribe: (channels, outage) => {
+      target.back?.(channels, outage);
+      const hub = target.hub();
+      if (hub === undefined) return target.broker().release();
+      const started = Date.now();
+      // resync() sets every subscription's catch-up buffer before it first waits: the held deliveries then
+      // land behind the history read, which skips what it replayed.
+      const resync = hub.resync(channels);
+      target.broker().release();
+      resync.then(
+        () => target.resynced?.(channels, Date.now() - started),
+        (error: unknown) => target.resyncFailed?.(error),
+      );
+    },
+  };
+}
+
 /** Most deliveries held while a resync is pending; beyond, the oldest go (their subscribers then get a gap). */
 const MAX_HELD = 100_000;
 
 /**
  * A broker that can hold publications between the Pub/Sub connection's loss and the start of the hub's resync
- * ({@link hold}, {@link release}).
+ * ({@link hold}, {@link release}; {@link resyncCallbacks} calls them).
  */
-export class GuardedBroker implements Broker {
+export class HoldingBroker implements Broker {
   #handler: BrokerHandler | undefined;
   #held: Array<[channel: string, publication: Publication, epoch: string]> | null = null;
 

@@ -1,10 +1,10 @@
 /**
  * Two hubs ("nodes") on one Redis deployment, for the Cluster and Sentinel tests: each a {@link Hub} on its own
- * {@link RedisEngine}, wired as `volley serve --redis` wires them (a {@link GuardedBroker} that holds deliveries
- * from a Pub/Sub loss until the hub's resync, `hub.resync` after the broker resubscribed), and clients that speak
- * the hub protocol (JSON) to a session directly, without sockets. Then the scenarios both deployments must pass:
- * order across nodes, recovery, idempotency with and without history, shared rate limits, presence, and no loss
- * across a Pub/Sub outage.
+ * {@link RedisEngine}, with the Pub/Sub wiring of `volley serve --redis` ({@link resyncCallbacks}: a
+ * {@link HoldingBroker} holds deliveries from a Pub/Sub loss until the hub's resync, `hub.resync` after the broker
+ * resubscribed), and clients that speak the hub protocol (JSON) to a session directly, without sockets. Then the
+ * scenarios both deployments must pass: order across nodes, recovery, idempotency with and without history,
+ * shared rate limits, presence, and no loss across a Pub/Sub outage.
  *
  * @example
  * ```ts
@@ -23,7 +23,7 @@ import { Hub } from '../../../hub/hub.js';
 import type { Session } from '../../../hub/session.js';
 import { mintToken, TEST_SECRET } from '../../../hub/testing/tokens.js';
 import type { Transport } from '../../../hub/transport.js';
-import { GuardedBroker } from '../../../server/redis-node.js';
+import { HoldingBroker, resyncCallbacks } from '../../../server/redis-node.js';
 import { range, waitFor } from '../../contract/support.js';
 import { RedisEngine } from '../redis-engine.js';
 import { QUIET } from './support.js';
@@ -137,9 +137,9 @@ const RATE_LIMITS = { user: { commandsPerSecond: 1, commandsBurst: 5 }, syncInte
 /** Starts two hubs on the Redis at `url` (any URL form), sharing `prefix`. */
 export async function startTwoHubs(options: { url: string; prefix: string; sharded?: boolean }): Promise<TwoHubs> {
   const clients: MemoryClient[] = [];
+  let closing = false;
   const nodes = [0, 1].map(() => {
     let hub: Hub | undefined;
-    let guarded: GuardedBroker | undefined;
     const node = { resubscribes: 0, resyncs: 0 } as { engine: RedisEngine; hub: Hub; resubscribes: number; resyncs: number };
     node.engine = new RedisEngine({
       url: options.url,
@@ -147,19 +147,19 @@ export async function startTwoHubs(options: { url: string; prefix: string; shard
       ...(options.sharded !== undefined ? { sharded: options.sharded } : {}),
       connection: { ...QUIET, offlineTimeoutMs: 5_000 },
       broker: {
-        onDisconnect: () => guarded?.hold(),
-        onResubscribe: (channels) => {
-          node.resubscribes++;
-          const resync = hub === undefined ? Promise.resolve() : hub.resync(channels);
-          guarded?.release();
-          void resync.then(() => node.resyncs++);
-        },
+        ...resyncCallbacks({
+          broker: () => broker,
+          hub: () => hub,
+          closing: () => closing,
+          back: () => void node.resubscribes++,
+          resynced: () => void node.resyncs++,
+        }),
         onError: () => {},
       },
     });
-    guarded = new GuardedBroker(node.engine.broker, () => {});
+    const broker = new HoldingBroker(node.engine.broker, () => {});
     hub = new Hub({
-      broker: guarded,
+      broker,
       history: node.engine.history,
       presence: node.engine.presence,
       sharedRateLimits: node.engine.rateLimits,
@@ -184,6 +184,7 @@ export async function startTwoHubs(options: { url: string; prefix: string; shard
       return { client, connected };
     },
     async close() {
+      closing = true;
       for (const client of clients) client.close();
       for (const node of nodes) node.hub.close();
       await Promise.all(nodes.map((n) => n.engine.close()));
