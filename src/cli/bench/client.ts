@@ -75,10 +75,11 @@ export class BenchClient {
   error: Error | null = null;
   /** We started the close (or destroyed the socket): its end is no error. */
   private closedByUs = false;
-  /** Hub mode: subscribe on open (a subscriber), or only connect. */
-  private readonly subscribe: boolean;
-  /** Hub mode: the id of the last opening command; its reply opens the connection. */
-  private readonly lastOpeningId: number;
+  /**
+   * Hub mode: the opening commands, `connect` and, for a subscriber, `subscribe`. The reply to the last one (its
+   * id is their count) opens the connection.
+   */
+  private readonly opening: readonly Buffer[];
 
   private readonly socket: Socket;
   private readonly target: Target;
@@ -93,8 +94,7 @@ export class BenchClient {
     this.target = target;
     this.index = options.index ?? 0;
     this.hooks = options.hooks ?? {};
-    this.subscribe = options.subscribe ?? false;
-    this.lastOpeningId = this.subscribe ? 2 : 1;
+    this.opening = openingCommands(options.subscribe ?? false);
     this.ready = new Promise((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -200,7 +200,7 @@ export class BenchClient {
       this.sendFrame(Op.TEXT, SIO_CONNECT);
     } else if (this.target.wire === 'volley-hub') {
       this.state = ClientState.JOINING;
-      this.write(Buffer.concat(openingCommands(this.subscribe).map((command) => buildMaskedFrame(Op.TEXT, command, this.key))));
+      this.write(Buffer.concat(this.opening.map((command) => buildMaskedFrame(Op.TEXT, command, this.key))));
     } else {
       this.opened();
     }
@@ -239,7 +239,7 @@ export class BenchClient {
       if (reply === null) return;
       if (this.state !== ClientState.JOINING) this.hooks.reply?.(this, reply);
       else if (!reply.ok) this.fail(new Error(`the hub refused ${reply.id === 1 ? 'connect' : 'subscribe'}: ${reply.code || head.toString('latin1')}`));
-      else if (reply.id === this.lastOpeningId) this.opened();
+      else if (reply.id === this.opening.length) this.opened();
     }
   }
 

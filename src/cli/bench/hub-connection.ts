@@ -9,14 +9,14 @@
 
 import { connect, type Socket } from 'node:net';
 import { Op, buildMaskedFrame } from './frames.js';
+import { publicationStamp } from './hub-wire.js';
 import { readClock, type LatencyRecorder } from './latency.js';
-import { decodeStamp, nowMicros } from './stamp.js';
+import { nowMicros } from './stamp.js';
 import type { Target } from './target.js';
 
 const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
 const PUBLICATION = Buffer.from('{"type":"publication"', 'latin1');
 const OFFSET = Buffer.from('"offset":', 'latin1');
-const DATA = Buffer.from('"data":"', 'latin1');
 
 /** What a {@link HubConnection} reports. */
 export interface HubConnectionHooks {
@@ -172,11 +172,8 @@ export class HubConnection {
       this.publications++;
       this.lastOffset = offset;
       if (this.latency !== null) {
-        const d = buf.indexOf(DATA, o);
-        if (d >= 0 && d + DATA.length + 8 <= end) {
-          const stamp = decodeStamp(buf, d + DATA.length, 0);
-          if (stamp >= 0) this.latency.record(stamp, 1);
-        }
+        const stamp = publicationStamp(buf, start, end - start);
+        if (stamp >= 0) this.latency.record(stamp, 1);
       }
       this.hooks.publication?.(this, offset);
       return;
