@@ -5,16 +5,22 @@
  * and failing open. Then two hubs sharing one store.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it, test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createTokenVerifier } from './auth.js';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.js';
 import { RateLimitSync } from './rate-sync.js';
-import { HubClient } from './testing/hub-client.js';
 import { MemorySharedBuckets } from './testing/shared-buckets.js';
 import { fakeClock } from '../engines/contract/support.js';
-import { startHub, type StartedHub } from './testing/start-hub.js';
+import { hubScope } from './testing/hub-scope.js';
 import { mintToken, TEST_SECRET } from './testing/tokens.js';
+
+/** The hubs and clients of the two-hub test, closed after the file's last test. */
+const scope = hubScope({
+  verifier: createTokenVerifier({ hmacSecret: TEST_SECRET }),
+  namespaces: { default: { publish: 'authenticated' } },
+  rateLimits: { user: { commandsPerSecond: 1, commandsBurst: 5 }, syncIntervalMs: 10 },
+});
 
 const ONE = { commands: 1, bytes: 0 };
 /** Long enough that the timer never fires during a test: the tests call sync() themselves. */
@@ -170,25 +176,11 @@ describe('RateLimitSync', () => {
 });
 
 describe('two hubs sharing a rate-limit store', () => {
-  const hubs: StartedHub[] = [];
-  after(async () => {
-    for (const h of hubs) await h.close();
-  });
-
   test("refuse a user's publishes on one hub once the other used the user's limit, after one command", { timeout: 10_000 }, async () => {
     const store = new MemorySharedBuckets();
-    for (let i = 0; i < 2; i++) {
-      hubs.push(
-        await startHub({
-          verifier: createTokenVerifier({ hmacSecret: TEST_SECRET }),
-          namespaces: { default: { publish: 'authenticated' } },
-          rateLimits: { user: { commandsPerSecond: 1, commandsBurst: 5 }, syncIntervalMs: 10 },
-          sharedRateLimits: store,
-        }),
-      );
-    }
+    const hubs = [await scope.hub({ sharedRateLimits: store }), await scope.hub({ sharedRateLimits: store })];
     const token = await mintToken({ sub: 'alice' });
-    const [onA, onB] = await Promise.all(hubs.map((h) => HubClient.open(h.url)));
+    const [onA, onB] = await Promise.all(hubs.map((h) => scope.open(h)));
     await Promise.all([onA!.connect(token), onB!.connect(token)]);
     for (let i = 0; i < 5; i++) await onA!.ok('publish', { channel: 'news', data: i });
     await sleep(60);

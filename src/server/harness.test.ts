@@ -12,7 +12,7 @@ import { WebSocket } from '../socket/index.js';
 import { httpRequest, type HttpAnswer } from '../test-support/http-testing.js';
 import { within } from '../test-support/util.js';
 import { loadConfig, type ConfigFlags } from './config.js';
-import { createVolleyServer, type ListenAddress, type VolleyServer } from './create.js';
+import { createVolleyServer, type ListenAddress, type VolleyServer, type VolleyServerOptions } from './create.js';
 
 /** A running test server. */
 export interface TestServer {
@@ -31,10 +31,11 @@ export function tempDir(prefix = 'volley-test-'): string {
 }
 
 /**
- * Starts a server with `config` as its config file (JSON) and `flags` on top. Defaults: 127.0.0.1, port 0,
- * logs silent, API key `test-key`, memory history.
+ * Starts a server with `config` as its config file (JSON) and `flags` on top; `options` go to
+ * {@link createVolleyServer} (hooks, say). Defaults: 127.0.0.1, port 0, logs silent, API key `test-key`, memory
+ * history.
  */
-export async function startTestServer(config: Record<string, unknown> = {}, flags: ConfigFlags = {}): Promise<TestServer> {
+export async function startTestServer(config: Record<string, unknown> = {}, flags: ConfigFlags = {}, options: VolleyServerOptions = {}): Promise<TestServer> {
   const dataDir = tempDir();
   const file = join(dataDir, 'volley.config.json');
   writeFileSync(file, JSON.stringify({ logLevel: 'silent', apiKey: 'test-key', history: 'memory', ...config }));
@@ -43,7 +44,7 @@ export async function startTestServer(config: Record<string, unknown> = {}, flag
     env: {},
     cwd: dataDir,
   });
-  const server = await createVolleyServer(resolved);
+  const server = await createVolleyServer(resolved, options);
   const address = await server.listen();
   return {
     server,

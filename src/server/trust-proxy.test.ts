@@ -4,36 +4,22 @@
  * ignored); `websocket.maxConnectionsPerIp` counts client addresses.
  */
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HubClient } from '../hub/testing/hub-client.js';
 import { call, StreamReader } from '../transports/fallback-harness.test.js';
-import { loadConfig } from './config.js';
-import { createVolleyServer } from './create.js';
-import { tempDir } from './harness.test.js';
+import { startTestServer, type TestServer } from './harness.test.js';
 
 const T = { timeout: 10_000 };
-const stops: Array<() => Promise<void>> = [];
-after(async () => {
-  for (const stop of stops) await stop();
-});
+const servers: TestServer[] = [];
+after(() => Promise.all(servers.map((server) => server.stop())));
 
 /** A server with `config` (as its config file) whose onConnect hook records every connection's remoteAddress. */
 async function serve(config: Record<string, unknown>) {
   const seen: string[] = [];
-  const dataDir = tempDir();
-  const file = join(dataDir, 'volley.config.json');
-  writeFileSync(file, JSON.stringify({ logLevel: 'silent', history: 'memory', allowAnonymous: true, ...config }));
-  const { config: resolved } = await loadConfig({ flags: { port: '0', host: '127.0.0.1', config: file }, env: {}, cwd: dataDir });
-  const server = await createVolleyServer(resolved, { hooks: { onConnect: ({ request }) => void seen.push(request.remoteAddress) } });
-  const { url, wsUrl } = await server.listen();
-  stops.push(async () => {
-    await server.shutdown({ drainMs: 0 });
-    rmSync(dataDir, { recursive: true, force: true });
-  });
-  return { url, wsUrl, seen };
+  const server = await startTestServer({ allowAnonymous: true, ...config }, {}, { hooks: { onConnect: ({ request }) => void seen.push(request.remoteAddress) } });
+  servers.push(server);
+  return { url: server.url, wsUrl: server.wsUrl, seen };
 }
 
 /** Connects once over each transport with `X-Forwarded-For: xff`; resolves when the hook saw all three. */
