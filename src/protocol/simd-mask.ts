@@ -87,6 +87,11 @@ export function setSimdMasking(on: boolean): boolean {
 export function unmaskWholeFrames(chunk: Buffer, maxLength: number): number {
   const length = chunk.length;
   if (!enabled || length < SIMD_CHUNK_THRESHOLD || length > CAPACITY) return 0;
+  // A first frame that does not end in this read (a large one arriving over several reads) stops the walk at
+  // once: skip the copy in. Its other checks are the module's.
+  const b1 = chunk[1]! & 0x7f;
+  const firstEnd = b1 < 126 ? 6 + b1 : b1 === 126 ? 8 + chunk.readUInt16BE(2) : Infinity;
+  if (firstEnd > length) return 0;
   const mem = memory!;
   chunk.copy(mem, 0, 0, length);
   const end = wasm!.unmaskFrames(length, maxLength);
