@@ -588,8 +588,11 @@ export class WebSocket extends EventTargetMixin(EventEmitter) implements Heartbe
 
   /** @internal Writes everything batched this tick with as few syscalls as possible. */
   flush(): void {
-    this.flags &= ~FLUSH_SCHEDULED;
+    // What the connection hands over now is written below: held as scheduled meanwhile, so that it does not
+    // queue another pass (a wasted tick per read).
+    this.flags |= FLUSH_SCHEDULED;
     this.conn?.flushOutput();
+    this.flags &= ~FLUSH_SCHEDULED;
     const socket = this._socket;
     const out = this.out;
     if (out === null || socket === null) return;

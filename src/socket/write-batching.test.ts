@@ -92,3 +92,28 @@ test('a close started in a listener follows the replies written before it in tha
   client.write(closeFrame(1000));
   await client.waitClosed(5000);
 });
+
+test('a read whose replies were written queues no flush pass for a later tick', T, async () => {
+  const { ws, client } = await counted();
+  ws.on('message', (data: Buffer) => ws.send(data.toString()));
+  const socket = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+  // Watches process.nextTick from before the socket's own 'data' handler to after it. Node's stream internals
+  // schedule their own callbacks; Volley's flush pass is `flushAll`.
+  const scheduled: string[] = [];
+  const nextTick = process.nextTick;
+  socket.prependListener('data', () => {
+    process.nextTick = ((fn: (...args: unknown[]) => void, ...args: unknown[]) => {
+      scheduled.push(fn.name);
+      nextTick(fn, ...args);
+    }) as typeof process.nextTick;
+  });
+  socket.on('data', () => {
+    process.nextTick = nextTick;
+  });
+  cleanup.add(() => {
+    process.nextTick = nextTick;
+  });
+  client.write(text('ping me'));
+  assert.equal((await client.readFrame()).payload.toString(), 'ping me');
+  assert.ok(!scheduled.includes('flushAll'), `the read scheduled ${scheduled.join(', ')}`);
+});
