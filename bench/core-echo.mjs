@@ -6,6 +6,10 @@
 // timed on its own and left out.
 //
 //   node bench/core-echo.mjs [--dist DIR] [--size BYTES] [--depth D] [--binary] [--sockets N] [--rounds R]
+//                            [--read BYTES]
+//
+// --read cuts each socket's input into reads of at most BYTES, as a kernel does (Node reads up to 64 KiB at a
+// time): a frame larger than that then arrives over several reads, as it does from a real socket.
 //
 // Compare two builds by alternating them (one process per run), e.g. a snapshot of dist/ from before a change
 // and the current dist/: the machine is shared and noisy, so run each several times. Prints ns per message.
@@ -22,12 +26,14 @@ const { values: opts } = parseArgs({
     binary: { type: 'boolean', default: false },
     sockets: { type: 'string', default: '100' },
     rounds: { type: 'string', default: '2000' },
+    read: { type: 'string', default: '0' },
   },
 });
 const size = Number(opts.size);
 const depth = Number(opts.depth);
 const sockets = Number(opts.sockets);
 const rounds = Number(opts.rounds);
+const readSize = Number(opts.read);
 const { WebSocket } = await import(pathToFileURL(resolve(opts.dist, 'socket/websocket.js')).href);
 
 let written = 0;
@@ -90,7 +96,8 @@ const reads = peers.map(() => Buffer.allocUnsafe(template.length));
 const feed = () => {
   for (let i = 0; i < sockets; i++) {
     template.copy(reads[i]);
-    peers[i].emit('data', reads[i]);
+    if (readSize <= 0 || readSize >= template.length) peers[i].emit('data', reads[i]);
+    else for (let at = 0; at < template.length; at += readSize) peers[i].emit('data', reads[i].subarray(at, at + readSize));
   }
 };
 const copyOnly = () => {
@@ -120,5 +127,5 @@ for (let rep = 0; rep < 3; rep++) {
   start = process.hrtime.bigint();
   for (let i = 0; i < rounds; i++) copyOnly();
   const copy = Number(process.hrtime.bigint() - start) / messages;
-  console.log(`${opts.binary ? 'binary' : 'text'} ${size} B, D=${depth}, ${sockets} sockets: ${(total - copy).toFixed(0)} ns/msg (read-buffer copy, ${copy.toFixed(0)} ns/msg, left out)`);
+  console.log(`${opts.binary ? 'binary' : 'text'} ${size} B, D=${depth}, ${sockets} sockets${readSize > 0 ? `, reads of ${readSize} B` : ''}: ${(total - copy).toFixed(0)} ns/msg (read-buffer copy, ${copy.toFixed(0)} ns/msg, left out)`);
 }

@@ -62,6 +62,16 @@ export class ChunkList {
     return result;
   }
 
+  /** Copies all bytes into `target` from index 0 and empties the list (the caller makes room for `length`). */
+  moveTo(target: Uint8Array): void {
+    let at = 0;
+    for (const chunk of this.chunks ?? []) {
+      target.set(chunk, at);
+      at += chunk.length;
+    }
+    this.clear();
+  }
+
   /** Drops everything held. */
   clear(): void {
     this.chunks = null;

@@ -16,7 +16,7 @@ import { ChunkList } from './chunk-list.js';
 import { CloseCode, MAX_CLOSE_REASON_BYTES, MAX_CONTROL_PAYLOAD, Opcode, isValidWireCloseCode } from './constants.js';
 import { ErrorCode, WebSocketError, invalidArgument } from './errors.js';
 import { frameHeaderSize, writeFrameHeader } from './frame-header.js';
-import { applyMask, maskInto, unmaskInPlace } from './mask.js';
+import { applyMask, maskInto, unmaskInPlace, unmaskInto } from './mask.js';
 import { unmaskWholeFrames } from './simd-mask.js';
 import type { PreparedMessage } from './prepared.js';
 import type { MessageCodec, Role } from './types.js';
@@ -195,6 +195,11 @@ const READ_PAYLOAD = 1;
 
 /** Combine header and payload into one write when the payload is at most this big. */
 const COPY_THRESHOLD = 1024;
+/**
+ * A server's data frame of at least this many bytes that spans reads is unmasked straight into one buffer of its
+ * length (`frameTarget`) instead of in place and joined by a copy at its end.
+ */
+const ASSEMBLE_MIN = 1024;
 /** Strings up to this many UTF-16 units (at most 3 UTF-8 bytes each, so under COPY_THRESHOLD) are framed in place. */
 const SMALL_STRING_UNITS = Math.floor((COPY_THRESHOLD - 1) / 3);
 /** Size of an output arena block (batchOutput). */
@@ -344,6 +349,8 @@ export class Connection {
   private framePayload = NO_LIST;
   /** Payload of a control frame spanning reads (kept apart: control frames interleave with fragments). */
   private controlPayload = NO_LIST;
+  /** A server's buffer of the current data frame's whole payload, unmasked into as it arrives (see frameTarget). */
+  private frameBuffer: Buffer | null = null;
 
   // --- message assembly ---
   /** Opcode of the message being assembled (Text/Binary), 0 when none. */
@@ -628,20 +635,55 @@ export class Connection {
 
   /** Takes payload bytes of the current frame; returns false when the connection failed. */
   private consumePayload(view: Buffer): boolean {
-    // Only masked frames got this far on a server (decodeHeader), only unmasked ones on a client.
-    if (this.settings.isServer) applyMask(view, this.maskKey!, this.payloadRead);
     const isControl = (this.opcode & 0x08) !== 0;
+    const read = this.payloadRead;
+    let data = view;
+    // Only masked frames got this far on a server (decodeHeader), only unmasked ones on a client.
+    if (this.settings.isServer) {
+      const target = isControl ? null : this.frameTarget(view.length);
+      if (target === null) {
+        applyMask(view, this.maskKey!, read);
+      } else {
+        unmaskInto(view, this.maskKey!, read, target, read);
+        data = bufferView(target, read, read + view.length);
+      }
+    }
     // Fail fast on invalid UTF-8, even before the frame is complete (Autobahn 6.4.3/6.4.4).
     if (!isControl && this.messageOpcode === Opcode.Text && !this.messageCompressed) {
-      if (!this.utf8.update(view)) return this.invalidUtf8();
+      if (!this.utf8.update(data)) return this.invalidUtf8();
     }
-    const whole = this.payloadRead === 0 && view.length === this.payloadLength;
-    this.payloadRead += view.length;
+    const whole = read === 0 && view.length === this.payloadLength;
+    this.payloadRead = read + view.length;
     if (whole) return this.frameComplete(view);
+    const assembled = this.frameBuffer;
+    if (assembled !== null) {
+      if (this.payloadRead < this.payloadLength) return true;
+      this.frameBuffer = null;
+      return this.frameComplete(assembled);
+    }
     const list = isControl ? (this.controlPayload = owned(this.controlPayload)) : (this.framePayload = owned(this.framePayload));
     list.push(view);
     if (this.payloadRead < this.payloadLength) return true;
     return this.frameComplete(list.take());
+  }
+
+  /**
+   * Where a server unmasks `size` more payload bytes of a data frame that spans reads: into one buffer of the
+   * frame's full length, which the pieces would otherwise be copied into when the frame completes. Created once at
+   * least half of the payload has arrived, so it is never more than twice what was received (a peer cannot make
+   * us allocate by announcing a length alone); the pieces held until then are moved into it. Null: unmask the
+   * piece in place and keep it in `framePayload`.
+   */
+  private frameTarget(size: number): Buffer | null {
+    if (this.frameBuffer !== null) return this.frameBuffer;
+    const length = this.payloadLength;
+    const read = this.payloadRead;
+    // A frame whole in this piece needs no buffer of its own.
+    if (length < ASSEMBLE_MIN || (read === 0 && size === length) || (read + size) * 2 < length) return null;
+    const buffer = Buffer.allocUnsafe(length);
+    if (read > 0) this.framePayload.moveTo(buffer);
+    this.frameBuffer = buffer;
+    return buffer;
   }
 
   /** Handles a frame whose payload is complete. */
@@ -836,6 +878,7 @@ export class Connection {
     this.messageData.clear();
     this.framePayload.clear();
     this.controlPayload.clear();
+    this.frameBuffer = null;
     this.messageOpcode = 0;
     this.utf8Validator?.reset();
   }

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import { applyMask, maskInto, unmaskInPlace } from './mask.js';
+import { applyMask, maskInto, unmaskInPlace, unmaskInto } from './mask.js';
 import { WebSocketError } from './errors.js';
 import { SIMD_RANGE_THRESHOLD, setSimdMasking } from './simd-mask.js';
 
@@ -203,6 +203,31 @@ describe('unmaskInPlace (the key read from the frame header itself)', () => {
         applyMask(expected, frame.subarray(shift, shift + 4));
         unmaskInPlace(frame, shift + 4, shift + 4 + size, shift);
         assert.deepEqual(frame.subarray(shift + 4), expected, `size ${size}, key at ${shift}`);
+      }
+    }
+  });
+});
+
+describe('unmaskInto (a piece of a payload unmasked into the buffer it is assembled in)', () => {
+  test('matches the reference at every phase and alignment, with WebAssembly SIMD and without, source untouched', () => {
+    const key = Uint8Array.of(0x9e, 0x01, 0x5a, 0xc3);
+    for (const simd of [true, false]) {
+      setSimdMasking(simd);
+      try {
+        for (const size of [0, 1, 5, 127, 128, SIMD_RANGE_THRESHOLD - 1, SIMD_RANGE_THRESHOLD, SIMD_RANGE_THRESHOLD + 3, 70_000, 200_001]) {
+          for (const phase of [0, 1, 2, 3, 6]) {
+            const src = oddView(sample(size), 1 + phase);
+            const before = Uint8Array.from(src);
+            const dest = oddView(new Uint8Array(size + 11).fill(0xee), 3);
+            unmaskInto(src, key, phase, dest, 5);
+            const label = `size ${size}, phase ${phase}, simd ${simd}`;
+            assert.deepEqual(dest.subarray(5, 5 + size), naiveMask(before, key, phase), label);
+            assert.deepEqual(src, before, `${label}: the source changed`);
+            assert.ok(dest.subarray(0, 5).every((b) => b === 0xee) && dest.subarray(5 + size).every((b) => b === 0xee), `${label}: wrote outside its range`);
+          }
+        }
+      } finally {
+        setSimdMasking(true);
       }
     }
   });

@@ -122,6 +122,29 @@ export function unmaskInPlace(data: Uint8Array, start: number, end: number, keyA
 }
 
 /**
+ * Unmasks `src` into `dest[destOffset..)`, leaving `src` as it was: a payload arriving over several reads goes
+ * straight into the buffer it is assembled in, with no copy to join the pieces afterwards. `phase` is the position
+ * of `src[0]` in the frame payload (the key byte for `src[i]` is `mask[(phase + i) & 3]`).
+ * Not checked: the caller guarantees a 4-byte `mask` and that `src` fits in `dest` at `destOffset`.
+ *
+ * @internal
+ */
+export function unmaskInto(src: Uint8Array, mask: Uint8Array, phase: number, dest: Uint8Array, destOffset: number): void {
+  const length = src.length;
+  if (length >= SIMD_RANGE_THRESHOLD && simdMasking()) {
+    // Copied into WebAssembly memory, unmasked there and copied out to `dest`: the copy out is the join.
+    const k0 = mask[phase & 3]!;
+    const k1 = mask[(phase + 1) & 3]!;
+    const k2 = mask[(phase + 2) & 3]!;
+    const k3 = mask[(phase + 3) & 3]!;
+    xorRangeSimd(src, 0, length, k0 | (k1 << 8) | (k2 << 16) | (k3 << 24), dest, destOffset);
+    return;
+  }
+  dest.set(src, destOffset);
+  xorRange(dest, destOffset, destOffset + length, mask, 0, phase);
+}
+
+/**
  * Writes `src` XOR `mask` into `dest` starting at `destOffset`, leaving `src` untouched: a client masks an
  * application's buffer straight into the outgoing frame. The key starts at `mask[0]` for `src[0]`.
  *

@@ -93,27 +93,30 @@ export function unmaskWholeFrames(chunk: Buffer, maxLength: number): number {
   const firstEnd = b1 < 126 ? 6 + b1 : b1 === 126 ? 8 + chunk.readUInt16BE(2) : Infinity;
   if (firstEnd > length) return 0;
   const mem = memory!;
-  chunk.copy(mem, 0, 0, length);
+  mem.set(chunk, 0);
   const end = wasm!.unmaskFrames(length, maxLength);
   if (end > 0) mem.copy(chunk, 0, 0, end);
   return end;
 }
 
 /**
- * XORs `data[start..end)` in place with the key word `key` (little-endian: its low byte is the key byte for
- * `data[start]`). Returns whether the result is all ASCII. Any length; worth it from
- * {@link SIMD_RANGE_THRESHOLD} bytes on. Only call while {@link simdMasking} is true.
+ * XORs `data[start..end)` with the key word `key` (little-endian: its low byte is the key byte for
+ * `data[start]`), in place or, given `out`, into `out[outAt..)` with `data` left as it was. Returns whether the
+ * result is all ASCII. Any length; worth it from {@link SIMD_RANGE_THRESHOLD} bytes on. Only call while
+ * {@link simdMasking} is true.
  */
-export function xorRangeSimd(data: Uint8Array, start: number, end: number, key: number): boolean {
+export function xorRangeSimd(data: Uint8Array, start: number, end: number, key: number, out: Uint8Array = data, outAt = start): boolean {
   const mem = memory!;
   const unmask = wasm!.unmask;
   let ascii = true;
   // Whole blocks of CAPACITY bytes (a multiple of 4) keep the key in step.
   for (let at = start; at < end; at += CAPACITY) {
     const n = Math.min(CAPACITY, end - at);
-    copyBytes(data, at, at + n, mem, 0);
+    // All of a view in one piece: the typed-array copy, without Buffer#copy's argument handling.
+    if (n === data.length) mem.set(data, 0);
+    else copyBytes(data, at, at + n, mem, 0);
     if (unmask(0, n, key) === 0) ascii = false;
-    mem.copy(data, at, 0, n);
+    mem.copy(out, outAt + (at - start), 0, n);
   }
   return ascii;
 }
