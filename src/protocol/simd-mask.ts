@@ -52,7 +52,7 @@ function instantiate(): UnmaskExports | null {
 }
 
 const wasm = instantiate();
-/** A Buffer over the module's memory, for `copy` in and out without making a view per call. */
+/** A Buffer over the module's memory, to copy into without making a view per call. */
 const memory = wasm === null ? null : Buffer.from(wasm.memory.buffer, 0, CAPACITY);
 let enabled = wasm !== null;
 
@@ -95,7 +95,7 @@ export function unmaskWholeFrames(chunk: Buffer, maxLength: number): number {
   const mem = memory!;
   mem.set(chunk, 0);
   const end = wasm!.unmaskFrames(length, maxLength);
-  if (end > 0) mem.copy(chunk, 0, 0, end);
+  if (end > 0) chunk.set(new Uint8Array(wasm!.memory.buffer, 0, end));
   return end;
 }
 
@@ -116,7 +116,7 @@ export function xorRangeSimd(data: Uint8Array, start: number, end: number, key: 
     if (n === data.length) mem.set(data, 0);
     else copyBytes(data, at, at + n, mem, 0);
     if (unmask(0, n, key) === 0) ascii = false;
-    mem.copy(out, outAt + (at - start), 0, n);
+    out.set(new Uint8Array(wasm!.memory.buffer, 0, n), outAt + (at - start));
   }
   return ascii;
 }
