@@ -196,10 +196,11 @@ const READ_PAYLOAD = 1;
 /** Combine header and payload into one write when the payload is at most this big. */
 const COPY_THRESHOLD = 1024;
 /**
- * A server's data frame of at least this many bytes that spans reads is unmasked straight into one buffer of its
- * length (`frameTarget`) instead of in place and joined by a copy at its end.
+ * A server's data frame that spans reads is unmasked straight into one buffer of its length (`frameTarget`):
+ * from its first piece when it is at most this long (what a 16 KiB coalescing block of `ChunkList` would cost
+ * anyway), otherwise once half of it has arrived.
  */
-const ASSEMBLE_MIN = 1024;
+const ASSEMBLE_AT_ONCE = 16 * 1024;
 /** Strings up to this many UTF-16 units (at most 3 UTF-8 bytes each, so under COPY_THRESHOLD) are framed in place. */
 const SMALL_STRING_UNITS = Math.floor((COPY_THRESHOLD - 1) / 3);
 /** Size of an output arena block (batchOutput). */
@@ -669,17 +670,18 @@ export class Connection {
 
   /**
    * Where a server unmasks `size` more payload bytes of a data frame that spans reads: into one buffer of the
-   * frame's full length, which the pieces would otherwise be copied into when the frame completes. Created once at
-   * least half of the payload has arrived, so it is never more than twice what was received (a peer cannot make
-   * us allocate by announcing a length alone); the pieces held until then are moved into it. Null: unmask the
-   * piece in place and keep it in `framePayload`.
+   * frame's full length, which the pieces would otherwise be copied into when the frame completes. A frame of at
+   * most {@link ASSEMBLE_AT_ONCE} bytes gets it with its first piece; a longer one once at least half of its
+   * payload has arrived, so that it is never more than twice what was received (a peer cannot make us allocate
+   * much by announcing a length alone). Pieces held until then are moved into it. Null: unmask the piece in
+   * place and keep it in `framePayload`.
    */
   private frameTarget(size: number): Buffer | null {
     if (this.frameBuffer !== null) return this.frameBuffer;
     const length = this.payloadLength;
     const read = this.payloadRead;
     // A frame whole in this piece needs no buffer of its own.
-    if (length < ASSEMBLE_MIN || (read === 0 && size === length) || (read + size) * 2 < length) return null;
+    if ((read === 0 && size === length) || (length > ASSEMBLE_AT_ONCE && (read + size) * 2 < length)) return null;
     const buffer = Buffer.allocUnsafe(length);
     if (read > 0) this.framePayload.moveTo(buffer);
     this.frameBuffer = buffer;

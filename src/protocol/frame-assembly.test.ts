@@ -4,9 +4,9 @@ import { OP, frame } from '../test-support/frames.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { setSimdMasking } from './simd-mask.js';
 
-// A server unmasks a data frame that spans reads straight into one buffer of the frame's length once half of it
-// has arrived (connection.ts, frameTarget), instead of unmasking each piece in place and joining the pieces at
-// the end. These tests hold that path to what the peer sent, however the frame is cut into reads.
+// A server unmasks a data frame that spans reads straight into one buffer of the frame's length (connection.ts,
+// frameTarget): from the first piece up to 16 KiB, for longer frames once half has arrived; instead of unmasking
+// each piece in place and joining the pieces at the end. These tests hold that path to what the peer sent, however the frame is cut into reads.
 
 type Event = ['message', string, boolean] | ['closed', number, string | null];
 
@@ -98,6 +98,37 @@ describe('a server data frame spanning reads', () => {
       feed(...cut(bytes, [10_000, 25_000, 30_010, 45_000, 60_000]));
       assert.deepEqual(events, [['message', BINARY.toString('hex'), true]], `simd ${simd}`);
     });
+  });
+
+  test('delivers frames of 1 to 300 characters or bytes cut at every byte, text and binary', () => {
+    bothPaths((simd) => {
+      for (const size of [1, 2, 3, 5, 17, 125, 126, 127, 300]) {
+        for (const opcode of [OP.TEXT, OP.BINARY]) {
+          const payload = opcode === OP.TEXT ? Array.from('é日🎉a'.repeat(80)).slice(0, size).join('') : BINARY.subarray(0, size);
+          const bytes = frame({ opcode, payload });
+          const { events, feed } = server();
+          feed(...cut(bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1)));
+          const expected = opcode === OP.TEXT ? payload : (payload as Buffer).toString('hex');
+          assert.deepEqual(events, [['message', expected, opcode === OP.BINARY]], `simd ${simd}, ${size} B, opcode ${opcode}`);
+        }
+      }
+    });
+  });
+
+  test('assembles a frame of at most 16 KiB from its first piece, a longer one not before half', () => {
+    for (const [length, first, expected] of [
+      [16 * 1024, 1, true],
+      [16 * 1024 + 1, 1, false],
+      [16 * 1024 + 1, 8193, true],
+    ] as const) {
+      const bytes = frame({ opcode: OP.BINARY, payload: BINARY.subarray(0, length) });
+      const header = bytes.length - length;
+      const { events, feed, assembling } = server();
+      feed(bytes.subarray(0, header + first));
+      assert.equal(assembling(), expected, `${length} B, first piece ${first} B`);
+      feed(bytes.subarray(header + first));
+      assert.deepEqual(events, [['message', BINARY.subarray(0, length).toString('hex'), true]]);
+    }
   });
 
   test('allocates no buffer of the announced length until half of the payload has arrived', () => {
