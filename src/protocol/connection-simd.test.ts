@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OP, closeFrame, frame } from '../test-support/frames.js';
+import { OP, closeFrame, cut, frame } from '../test-support/frames.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { setSimdMasking } from './simd-mask.js';
 
@@ -39,17 +39,6 @@ function bothWays(reads: Buffer[], options: Partial<ConnectionOptions> = {}) {
     setSimdMasking(true);
   }
   return simd;
-}
-
-/** Splits `bytes` at the given positions. */
-function cut(bytes: Buffer, at: number[]): Buffer[] {
-  const reads: Buffer[] = [];
-  let start = 0;
-  for (const end of [...at, bytes.length]) {
-    reads.push(bytes.subarray(start, end));
-    start = end;
-  }
-  return reads;
 }
 
 /** Every kind of frame a server reads, several of each, ~6 KiB in all. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { OP, frame } from '../test-support/frames.js';
+import { OP, cut, frame } from '../test-support/frames.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { setSimdMasking } from './simd-mask.js';
 
@@ -25,17 +25,6 @@ function server(options: Partial<ConnectionOptions> = {}) {
     for (const read of reads) conn.receive(Buffer.from(read));
   };
   return { conn, events, feed, assembling: () => (conn as unknown as { frameBuffer: Buffer | null }).frameBuffer !== null };
-}
-
-/** Splits `bytes` at the given positions. */
-function cut(bytes: Buffer, at: number[]): Buffer[] {
-  const reads: Buffer[] = [];
-  let start = 0;
-  for (const end of [...at, bytes.length]) {
-    reads.push(bytes.subarray(start, end));
-    start = end;
-  }
-  return reads;
 }
 
 /** Runs `body` with the SIMD path and with the JavaScript path. */

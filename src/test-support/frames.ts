@@ -61,6 +61,17 @@ export function frame(spec: FrameSpec): Buffer {
 export const text = (payload: string | Uint8Array, extra: Partial<FrameSpec> = {}): Buffer => frame({ opcode: OP.TEXT, payload, ...extra });
 export const binary = (payload: Uint8Array, extra: Partial<FrameSpec> = {}): Buffer => frame({ opcode: OP.BINARY, payload, ...extra });
 
+/** Splits `bytes` at the given positions (ascending): the reads a socket would deliver. */
+export function cut(bytes: Buffer, at: readonly number[]): Buffer[] {
+  const reads: Buffer[] = [];
+  let start = 0;
+  for (const end of [...at, bytes.length]) {
+    reads.push(bytes.subarray(start, end));
+    start = end;
+  }
+  return reads;
+}
+
 /** A close frame payload: 2-byte code and the reason bytes (given raw so that invalid UTF-8 can be sent). */
 export function closePayload(code: number, reason: string | Uint8Array = ''): Buffer {
   const head = Buffer.alloc(2);
