@@ -64,14 +64,19 @@ describe('a server data frame spanning reads', () => {
     });
   });
 
-  test('delivers a frame that arrives one byte at a time, then in one piece, around the half-way point', () => {
-    const payload = BINARY.subarray(0, 4000);
-    const bytes = frame({ opcode: OP.BINARY, payload });
-    const { events, feed } = server();
-    // Header and the first 1,990 payload bytes byte by byte, then the rest at once.
-    const header = bytes.length - payload.length;
-    feed(...cut(bytes, Array.from({ length: header + 1990 }, (_, i) => i + 1)));
-    assert.deepEqual(events, [['message', payload.toString('hex'), true]]);
+  test('delivers a frame over 16 KiB that arrives one byte at a time up to just before half, then in one piece', () => {
+    bothPaths((simd) => {
+      const payload = BINARY.subarray(0, 20_000);
+      const bytes = frame({ opcode: OP.BINARY, payload });
+      const { events, feed, assembling } = server();
+      // Header and the first 9,999 payload bytes byte by byte (coalesced, not yet assembled), then the rest.
+      const header = bytes.length - payload.length;
+      const reads = cut(bytes, Array.from({ length: header + 9999 }, (_, i) => i + 1));
+      feed(...reads.slice(0, -1));
+      assert.equal(assembling(), false, `simd ${simd}`);
+      feed(reads.at(-1)!);
+      assert.deepEqual(events, [['message', payload.toString('hex'), true]], `simd ${simd}`);
+    });
   });
 
   test('assembles each frame of a fragmented message and joins them with a control frame in between', () => {
