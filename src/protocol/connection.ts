@@ -638,29 +638,22 @@ export class Connection {
   private consumePayload(view: Buffer): boolean {
     const isControl = (this.opcode & 0x08) !== 0;
     const read = this.payloadRead;
-    let data = view;
     // Only masked frames got this far on a server (decodeHeader), only unmasked ones on a client.
-    if (this.settings.isServer) {
-      const target = isControl ? null : this.frameTarget(view.length);
-      if (target === null) {
-        applyMask(view, this.maskKey!, read);
-      } else {
-        unmaskInto(view, this.maskKey!, read, target, read);
-        data = bufferView(target, read, read + view.length);
-      }
-    }
+    const isServer = this.settings.isServer;
+    const target = isServer && !isControl ? this.frameTarget(view.length) : null;
+    if (target !== null) unmaskInto(view, this.maskKey!, read, target, read);
+    else if (isServer) applyMask(view, this.maskKey!, read);
     // Fail fast on invalid UTF-8, even before the frame is complete (Autobahn 6.4.3/6.4.4).
     if (!isControl && this.messageOpcode === Opcode.Text && !this.messageCompressed) {
-      if (!this.utf8.update(data)) return this.invalidUtf8();
+      if (!this.utf8.update(target === null ? view : bufferView(target, read, read + view.length))) return this.invalidUtf8();
     }
     const whole = read === 0 && view.length === this.payloadLength;
     this.payloadRead = read + view.length;
     if (whole) return this.frameComplete(view);
-    const assembled = this.frameBuffer;
-    if (assembled !== null) {
+    if (target !== null) {
       if (this.payloadRead < this.payloadLength) return true;
       this.frameBuffer = null;
-      return this.frameComplete(assembled);
+      return this.frameComplete(target);
     }
     const list = isControl ? (this.controlPayload = owned(this.controlPayload)) : (this.framePayload = owned(this.framePayload));
     list.push(view);

@@ -28,10 +28,27 @@ function checkMask(mask: Uint8Array): void {
 }
 
 /**
+ * The key at `mask[keyAt..keyAt + 4)`, rotated by `phase`, as the word WebAssembly takes: little-endian (its low
+ * byte is the key byte for the first data byte), whatever this machine's byte order.
+ */
+function simdKey(mask: Uint8Array, keyAt: number, phase: number): number {
+  return (
+    mask[keyAt + (phase & 3)]! |
+    (mask[keyAt + ((phase + 1) & 3)]! << 8) |
+    (mask[keyAt + ((phase + 2) & 3)]! << 16) |
+    (mask[keyAt + ((phase + 3) & 3)]! << 24)
+  );
+}
+
+/**
  * XORs `data[start..end)` in place with the 4-byte key at `mask[keyAt..keyAt + 4)`, rotated so that
  * `data[start]` takes `mask[keyAt + (phase & 3)]`: the key byte for `data[i]` is `mask[keyAt + ((phase + i - start) & 3)]`.
  */
 function xorRange(data: Uint8Array, start: number, end: number, mask: Uint8Array, keyAt: number, phase: number): void {
+  if (end - start >= SIMD_RANGE_THRESHOLD && simdMasking()) {
+    xorRangeSimd(data, start, end, simdKey(mask, keyAt, phase));
+    return;
+  }
   let i = start;
   // Key bytes for data[i], data[i + 1], data[i + 2], data[i + 3]; `& 3` keeps the low bits of any safe integer.
   let k0 = mask[keyAt + (phase & 3)];
@@ -39,11 +56,6 @@ function xorRange(data: Uint8Array, start: number, end: number, mask: Uint8Array
   let k2 = mask[keyAt + ((phase + 2) & 3)];
   let k3 = mask[keyAt + ((phase + 3) & 3)];
 
-  if (end - start >= SIMD_RANGE_THRESHOLD && simdMasking()) {
-    // WebAssembly takes the key as a little-endian word, whatever this machine's byte order.
-    xorRangeSimd(data, start, end, k0 | (k1 << 8) | (k2 << 16) | (k3 << 24));
-    return;
-  }
   if (end - start >= WORD_THRESHOLD) {
     // Unaligned head, byte by byte until data.byteOffset + i is a multiple of 4, rotating the key as we go.
     for (let head = (4 - ((data.byteOffset + i) & 3)) & 3; head > 0; head--) {
@@ -133,11 +145,7 @@ export function unmaskInto(src: Uint8Array, mask: Uint8Array, phase: number, des
   const length = src.length;
   if (length >= SIMD_RANGE_THRESHOLD && simdMasking()) {
     // Copied into WebAssembly memory, unmasked there and copied out to `dest`: the copy out is the join.
-    const k0 = mask[phase & 3]!;
-    const k1 = mask[(phase + 1) & 3]!;
-    const k2 = mask[(phase + 2) & 3]!;
-    const k3 = mask[(phase + 3) & 3]!;
-    xorRangeSimd(src, 0, length, k0 | (k1 << 8) | (k2 << 16) | (k3 << 24), dest, destOffset);
+    xorRangeSimd(src, 0, length, simdKey(mask, 0, phase), dest, destOffset);
     return;
   }
   dest.set(src, destOffset);
